@@ -1,0 +1,12 @@
+"""hierreg: Bayesian hierarchical linear regression with a scikit-learn interface.
+
+>>> from hierreg import HierarchicalLinearRegression
+>>> from hierreg.datasets import load_radon
+"""
+
+from hierreg.estimator import HierarchicalLinearRegression
+from hierreg.inference import SamplingWarning
+from hierreg.priors import Prior
+
+__all__ = ["HierarchicalLinearRegression", "Prior", "SamplingWarning", "__version__"]
+__version__ = "0.1.0"

@@ -1,0 +1,417 @@
+"""Data -> design: formula and grouping column to numeric arrays, with a reusable encoding.
+
+The fitted :class:`DesignSpec` holds everything needed to encode new data the same way
+(formulae's ``evaluate_new_data`` for the predictors, our own label -> index map for the
+groups), so encodings are never re-fitted at predict time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulae import design_matrices
+
+__all__ = ["Design", "DesignSpec", "build_design", "normalize_formula"]
+
+INTERCEPT = "Intercept"
+
+
+@dataclass(frozen=True)
+class Design:
+    """Numeric arrays for one dataset, ready for the model.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_rows, n_terms)
+        Design matrix (float64, finite).
+    y : ndarray of shape (n_rows,) or None
+        Response (float64, finite); None when encoding data for prediction.
+    group_index : ndarray of shape (n_rows,) or None
+        Index of each row's group into ``spec.groups``; ``-1`` marks a group unseen at fit.
+    spec : DesignSpec
+        The fitted encoding that produced these arrays.
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    group_index: np.ndarray | None
+    spec: DesignSpec
+
+
+@dataclass
+class DesignSpec:
+    """The fitted encoding of predictors, response and groups.
+
+    Attributes
+    ----------
+    formula : str or None
+        Normalised right-hand side passed to formulae, or None for numeric-array input.
+    response : str
+        Name of the response (formula left-hand side, ``y.name``, or ``"y"``).
+    terms : list of str
+        Design-matrix column names, e.g. ``["Intercept", "floor"]``.
+    group : hashable or None
+        Grouping column (name, or integer position for arrays), None without groups.
+    groups : pandas.Index or None
+        Sorted group labels seen at fit.
+    feature_columns : list
+        For array input, the columns of X used as features (positions or names).
+    n_columns : int
+        Number of columns of the X seen at fit.
+    """
+
+    formula: str | None
+    response: str
+    terms: list[str]
+    group: Hashable | None
+    groups: pd.Index | None
+    feature_columns: list = field(default_factory=list)
+    n_columns: int = 0
+    _common: Any = field(default=None, repr=False)
+
+    @property
+    def group_name(self) -> str:
+        """Name used for the group dimension in the model's coordinates."""
+        if self.group is None or not isinstance(self.group, str):
+            return "group"
+        return self.group
+
+    def transform(self, X: Any) -> Design:
+        """Encode new data with the fitted encoding (no response).
+
+        Unseen group labels get index ``-1``; the caller decides what they mean.
+        """
+        frame = _as_frame(X)
+        _check_rows(frame, minimum=1)
+        if self.formula is None:
+            matrix = _array_features(frame, self.feature_columns, self.terms)
+        else:
+            matrix = self._formula_new_data(frame)
+        group_index = None
+        if self.groups is not None:
+            labels = _group_labels(frame, self.group, context="predict")
+            group_index = self.groups.get_indexer(labels.to_numpy())
+        return Design(X=matrix, y=None, group_index=group_index, spec=self)
+
+    def unseen_groups(self, X: Any) -> list:
+        """Group labels in ``X`` that were not seen at fit, in order of appearance."""
+        if self.groups is None:
+            return []
+        labels = _group_labels(_as_frame(X), self.group, context="predict")
+        mask = self.groups.get_indexer(labels.to_numpy()) < 0
+        return list(pd.unique(labels[mask]))
+
+    def _formula_new_data(self, frame: pd.DataFrame) -> np.ndarray:
+        needed = sorted({name for term in self._common.terms.values() for name in _term_vars(term)})
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"column(s) {missing} used by the formula {self.formula!r} are missing from X"
+            )
+        _check_finite_columns(frame, needed, "predictor")
+        try:
+            matrix = np.asarray(self._common.evaluate_new_data(frame)).astype(float)
+        except ValueError as err:
+            raise ValueError(f"cannot encode X with the fitted formula: {err}") from None
+        return matrix.reshape(len(frame), len(self.terms))
+
+
+def normalize_formula(formula: str) -> tuple[str | None, str]:
+    """Split a formula into (left-hand side or None, right-hand side).
+
+    ``"~ floor"`` and ``"floor"`` both mean "no response in the formula".
+
+    Raises
+    ------
+    TypeError
+        If ``formula`` is not a string.
+    ValueError
+        If it is empty, has more than one ``~``, or uses group-specific ``(...|...)`` terms.
+    """
+    if not isinstance(formula, str):
+        raise TypeError(f"formula must be a string or None, got {type(formula).__name__}")
+    text = formula.strip()
+    if text.count("~") > 1:
+        raise ValueError(f"formula {formula!r} has more than one '~'")
+    lhs, rhs = text.split("~") if "~" in text else ("", text)
+    lhs, rhs = lhs.strip() or None, rhs.strip()
+    if not rhs:
+        raise ValueError(f"formula {formula!r} has an empty right-hand side; write e.g. 'y ~ 1'")
+    if "|" in rhs:
+        raise ValueError(
+            f"formula {formula!r} has a group-specific term '(...|...)'; pass the grouping "
+            "column as group= and list varying terms in varying= instead"
+        )
+    return lhs, rhs
+
+
+def build_design(
+    X: Any,
+    y: Any,
+    *,
+    formula: str | None,
+    group: Hashable | None,
+) -> Design:
+    """Encode training data: validate it and build X, y and group indices.
+
+    Parameters
+    ----------
+    X : DataFrame or array-like of shape (n_rows, n_columns)
+        Predictors and the grouping column (and the response when the formula names it).
+    y : array-like of shape (n_rows,) or None
+        Response; may be None when the formula's left-hand side names a column of X.
+    formula : str or None
+        ``"y ~ x1 + x2"``, ``"~ x1 + x2"`` or ``"x1 + x2"``; None for numeric arrays, where
+        every column but the group column is a feature and an intercept is added.
+    group : hashable or None
+        Grouping column name (or integer position for arrays); None for no groups.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the column or parameter and the problem; nothing is dropped silently.
+    """
+    frame = _as_frame(X)
+    _check_rows(frame, minimum=2)
+    if formula is None:
+        response_name, y_values = _response_from_y(y, len(frame), name=None)
+        feature_columns = [c for c in frame.columns if c != group or group is None]
+        if group is not None and group not in frame.columns:
+            raise ValueError(f"group column {group!r} is not a column of X")
+        terms = [INTERCEPT] + [_feature_name(c) for c in feature_columns]
+        matrix = _array_features(frame, feature_columns, terms)
+        common = None
+        rhs = None
+    else:
+        lhs, rhs = normalize_formula(formula)
+        response_name, y_values = _formula_response(frame, y, lhs)
+        common = _formula_common(frame, rhs, formula)
+        matrix = np.asarray(common.design_matrix).astype(float)
+        terms = list(common.as_dataframe().columns) if matrix.shape[1] else []
+        feature_columns = []
+    if matrix.shape[1] == 0:
+        raise ValueError(f"formula {formula!r} produces no terms; add '1' for an intercept")
+    groups = group_index = None
+    if group is not None:
+        labels = _group_labels(frame, group, context="fit")
+        groups = _sorted_levels(labels)
+        group_index = groups.get_indexer(labels.to_numpy()).astype(np.int64)
+    spec = DesignSpec(
+        formula=rhs,
+        response=response_name,
+        terms=[str(t) for t in terms],
+        group=group,
+        groups=groups,
+        feature_columns=feature_columns,
+        n_columns=frame.shape[1],
+        _common=common,
+    )
+    return Design(X=matrix, y=y_values, group_index=group_index, spec=spec)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _as_frame(X: Any) -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        return X
+    if isinstance(X, pd.Series):
+        raise ValueError("X must be 2-D (a DataFrame or a 2-D array), got a Series")
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError("sparse input is not supported; convert X to a dense array")
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {arr.ndim}D array instead; reshape your data with "
+            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
+        )
+    if np.iscomplexobj(arr):
+        raise ValueError("Complex data not supported")
+    return pd.DataFrame(arr)
+
+
+def _check_rows(frame: pd.DataFrame, minimum: int) -> None:
+    n = len(frame)
+    if n == 0:
+        raise ValueError("X is empty: 0 rows (0 sample(s)); at least 1 is required")
+    if n < minimum:
+        raise ValueError(
+            f"fitting needs at least {minimum} rows; got {n} (n_samples = 1, 1 sample)"
+        )
+
+
+def _feature_name(column: Hashable) -> str:
+    return f"x{column}" if isinstance(column, int | np.integer) else str(column)
+
+
+def _array_features(frame: pd.DataFrame, columns: Sequence, terms: list[str]) -> np.ndarray:
+    matrix = np.ones((len(frame), len(columns) + 1))
+    for j, col in enumerate(columns, start=1):
+        if col not in frame.columns:
+            raise ValueError(f"feature column {col!r} is missing from X")
+        values = frame[col]
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype | pd.CategoricalDtype):
+            try:
+                numeric = values.astype(float)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"feature column {terms[j]!r} is not numeric (dtype {values.dtype}); "
+                    "argument must be a string or a real number; use a formula to encode it"
+                ) from None
+        else:
+            if not (
+                pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values)
+            ):
+                raise TypeError(f"feature column {terms[j]!r} is not numeric ({values.dtype})")
+            if pd.api.types.is_complex_dtype(values.dtype):
+                raise ValueError("Complex data not supported")
+            numeric = values.astype(float)
+        matrix[:, j] = numeric.to_numpy()
+    bad = ~np.isfinite(matrix)
+    if bad.any():
+        j = int(np.argwhere(bad.any(axis=0))[0, 0])
+        kind = "NaN" if np.isnan(matrix[:, j]).any() else "infinity"
+        raise ValueError(
+            f"Input X contains {kind} in column {terms[j]!r} "
+            f"({int(bad[:, j].sum())} row(s)); remove or impute them"
+        )
+    return matrix
+
+
+def _response_from_y(y: Any, n_rows: int, name: str | None) -> tuple[str, np.ndarray]:
+    if y is None:
+        raise ValueError(
+            "requires y to be passed, but the target y is None (give y, or name the "
+            "response on the formula's left-hand side)"
+        )
+    if name is None:
+        name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
+    values = y.to_numpy() if isinstance(y, pd.Series | pd.DataFrame) else np.asarray(y)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"response {name!r} must be 1-D, got shape {values.shape}")
+    return name, _numeric_response(values, name, n_rows)
+
+
+def _numeric_response(values: np.ndarray, name: str, n_rows: int) -> np.ndarray:
+    if len(values) != n_rows:
+        raise ValueError(
+            f"X has {n_rows} rows but the response {name!r} has {len(values)}; "
+            "inconsistent numbers of samples"
+        )
+    if values.dtype == bool or not (
+        np.issubdtype(values.dtype, np.number) or values.dtype == object
+    ):
+        raise ValueError(f"response {name!r} must be numeric, got dtype {values.dtype}")
+    if np.iscomplexobj(values):
+        raise ValueError("Complex data not supported")
+    try:
+        numeric = values.astype(float)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"response {name!r} must be numeric, got non-numeric values (dtype {values.dtype})"
+        ) from None
+    bad = ~np.isfinite(numeric)
+    if bad.any():
+        kind = "NaN" if np.isnan(numeric).any() else "infinity"
+        raise ValueError(
+            f"Input y contains {kind}: response {name!r} has {int(bad.sum())} non-finite "
+            "value(s); remove those rows"
+        )
+    return numeric
+
+
+def _formula_response(frame: pd.DataFrame, y: Any, lhs: str | None) -> tuple[str, np.ndarray]:
+    if lhs is None:
+        return _response_from_y(y, len(frame), name=None)
+    if lhs in frame.columns:
+        from_frame = _numeric_response(frame[lhs].to_numpy(), lhs, len(frame))
+    elif y is None:
+        try:
+            response = design_matrices(f"{lhs} ~ 1", frame, na_action="pass").response
+        except KeyError as err:
+            raise ValueError(
+                f"response column {err.args[0]!r} named by the formula is not a column of X "
+                "and y is None"
+            ) from None
+        return lhs, _numeric_response(np.asarray(response).ravel(), lhs, len(frame))
+    else:
+        return _response_from_y(y, len(frame), name=lhs)
+    if y is not None:
+        _, given = _response_from_y(y, len(frame), name=lhs)
+        if not np.allclose(given, from_frame, rtol=1e-12, atol=0.0):
+            raise ValueError(
+                f"the response is given twice with different values: column {lhs!r} of X "
+                "(from the formula) and y; pass only one"
+            )
+    return lhs, from_frame
+
+
+def _term_vars(term: Any) -> set[str]:
+    return set(getattr(term, "var_names", set()) or set())
+
+
+def _formula_common(frame: pd.DataFrame, rhs: str, formula: str) -> Any:
+    try:
+        dm = design_matrices(rhs, frame, na_action="pass")
+    except KeyError as err:
+        raise ValueError(
+            f"column {err.args[0]!r} used by the formula {formula!r} is not a column of X"
+        ) from None
+    except Exception as err:  # formulae raises its own parse errors
+        raise ValueError(f"formula {formula!r} could not be parsed: {err}") from None
+    common = dm.common
+    if common is None:
+        raise ValueError(f"formula {formula!r} produces no terms; add '1' for an intercept")
+    needed = sorted({name for term in common.terms.values() for name in _term_vars(term)})
+    _check_finite_columns(frame, needed, "predictor")
+    matrix = np.asarray(common.design_matrix).astype(float)
+    bad = ~np.isfinite(matrix)
+    if bad.any():
+        raise ValueError(
+            f"formula {formula!r} produces non-finite values in {int(bad.any(axis=1).sum())} "
+            "row(s) (e.g. log of zero); transform the data first"
+        )
+    return common
+
+
+def _check_finite_columns(frame: pd.DataFrame, columns: Sequence[str], role: str) -> None:
+    for col in columns:
+        values = frame[col]
+        if values.isna().any():
+            raise ValueError(
+                f"{role} column {col!r} contains NaN/None in {int(values.isna().sum())} "
+                "row(s); remove or impute them (rows are never dropped silently)"
+            )
+        if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+            values.dtype
+        ):
+            if not np.isfinite(values.to_numpy(dtype=float)).all():
+                raise ValueError(f"{role} column {col!r} contains infinity")
+
+
+def _group_labels(frame: pd.DataFrame, group: Hashable, context: str) -> pd.Series:
+    if group not in frame.columns:
+        raise ValueError(f"group column {group!r} is not a column of X")
+    labels = frame[group]
+    if labels.isna().any():
+        raise ValueError(
+            f"group column {group!r} has {int(labels.isna().sum())} missing (NaN/None) "
+            f"value(s) at {context}; every row needs a group"
+        )
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        labels = labels.astype(labels.cat.categories.dtype)
+    return labels.reset_index(drop=True)
+
+
+def _sorted_levels(labels: pd.Series) -> pd.Index:
+    unique = pd.unique(labels.to_numpy())
+    try:
+        return pd.Index(sorted(unique))
+    except TypeError:  # mixed, unorderable labels: keep order of appearance
+        return pd.Index(unique)

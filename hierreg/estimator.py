@@ -1,0 +1,431 @@
+"""The scikit-learn facade: validate parameters, then design -> model -> inference."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from hierreg.design import Design, DesignSpec, build_design
+from hierreg.inference import (
+    SAMPLERS,
+    SamplerSettings,
+    convergence_diagnostics,
+    sample_posterior,
+    warn_if_unconverged,
+)
+from hierreg.model import PARAMETRIZATIONS, POOLING_MODES, ModelStructure, build_model
+from hierreg.predict import CoefficientMeans, predict_mean
+from hierreg.priors import default_priors
+
+__all__ = ["HierarchicalLinearRegression"]
+
+_RESERVED_SAMPLE_KWARGS = {
+    "draws",
+    "tune",
+    "chains",
+    "random_seed",
+    "progressbar",
+    "nuts_sampler",
+    "model",
+    "compute_convergence_checks",
+}
+
+
+class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
+    """Bayesian hierarchical linear regression with complete, no or partial pooling.
+
+    One PyMC model, sampled with NUTS (nutpie by default), for every pooling mode: the
+    no-pooling model fits all groups at once with a group-by-term coefficient array.
+
+    Model, for row ``i`` in group ``g[i]`` with design row ``x_i``::
+
+        y_i ~ Normal(x_i @ beta[g[i]], sigma)
+
+    * ``pooling="complete"``: ``beta[g] = beta`` for all groups (the group is ignored).
+    * ``pooling="none"``: ``beta[g, k] ~ Normal(m_k, s_k)`` independently per group.
+    * ``pooling="partial"``: ``beta[g, k] ~ Normal(mu_k, tau_k)``,
+      ``mu_k ~ Normal(m_k, s_k)``, ``tau_k ~ HalfNormal(s_k / 2.5)``; non-centred
+      (``beta = mu + tau * z``, ``z ~ Normal(0, 1)``) unless ``parametrization="centered"``.
+
+    Terms not listed in ``varying`` are shared by all groups: ``beta_k ~ Normal(m_k, s_k)``.
+
+    **Default priors** (weakly informative, scaled to the data as in rstanarm and bambi),
+    with ``s_y = sd(y)``, ``s_k = sd(x_k)``, ``xbar_k = mean(x_k)`` (a zero sd counts as 1):
+    slopes ``m_k = 0``, ``s_k' = 2.5 s_y / s_k``; intercept ``m = mean(y)``,
+    ``s = sqrt((2.5 s_y)^2 + sum_k (2.5 s_y xbar_k / s_k)^2)``; residual sd
+    ``sigma ~ Exponential(1 / s_y)``. Rescaling ``y`` or ``x`` rescales the priors, so the
+    sampler behaves the same for a response in thousands or in thousandths. The priors used
+    are in ``priors_`` after fitting.
+
+    Parameters
+    ----------
+    formula : str or None, default=None
+        ``"y ~ x1 + x2"`` (response taken from ``X`` when ``y`` is None), or right-hand side
+        only (``"~ x1 + x2"`` or ``"x1 + x2"``) with ``y`` given to :meth:`fit`. Parsed with
+        formulae (categoricals, ``C(...)``, interactions, transforms; ``0 +`` drops the
+        intercept). None: ``X`` is numeric; every column but ``group`` is a feature and an
+        intercept is added.
+    group : hashable or None, default=None
+        Grouping column of ``X`` (a name, or a position for arrays). None means one group:
+        complete pooling whatever ``pooling`` says.
+    pooling : {"partial", "complete", "none"}, default="partial"
+    varying : "all" or list of str, default="all"
+        Terms whose coefficients vary by group (e.g. ``["Intercept"]`` for varying
+        intercepts). A formula term name such as ``"C(x)"`` stands for all its columns.
+    parametrization : {"noncentered", "centered"}, default="noncentered"
+        Of the partial-pooling group coefficients.
+    group_noise : bool, default=False
+        A residual sd per group instead of one shared sd (ill-posed for groups of one or
+        two rows: expect divergences).
+    draws, tune, chains : int, default=1000, 1000, 4
+        Posterior draws and tuning steps per chain, and number of chains.
+    target_accept : float in (0, 1) or None, default=None
+        NUTS target acceptance rate; None keeps the sampler's default.
+    sampler : {"nutpie", "pymc"}, default="nutpie"
+        ``"nutpie"`` is PyMC 6's default NUTS engine; ``"pymc"`` is PyMC's own NUTS.
+    random_state : int, RandomState, Generator or None, default=None
+        Seed; the same seed gives an identical posterior.
+    progressbar : bool, default=True
+    sample_kwargs : dict or None, default=None
+        Passed through to :func:`pymc.sample` (e.g. ``{"init": "adapt_diag"}``).
+
+    Attributes
+    ----------
+    idata_ : xarray.DataTree
+        Posterior, sample stats and observed data; coordinates carry the group labels (dim
+        named after the group column) and term names (dim ``term``).
+    pooling_ : str
+        Pooling actually used (``"complete"`` when ``group`` is None).
+    groups_ : pandas.Index or None
+        Group labels seen in training (None under complete pooling).
+    terms_ : list of str
+        Design-matrix column names.
+    coef_ : pandas.DataFrame
+        Posterior-mean coefficients, one row per group and one column per term (a single
+        row labelled ``"pooled"`` under complete pooling).
+    population_coef_ : pandas.Series or None
+        Posterior mean of the population coefficients ``mu`` (shared terms included); used
+        for groups unseen at fit. None unless ``pooling_ == "partial"``.
+    sigma_ : float or pandas.Series
+        Posterior mean residual sd (per group with ``group_noise=True``).
+    priors_ : dict
+        Parameter name -> :class:`hierreg.priors.Prior` actually used.
+    diagnostics_ : dict
+        ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``, ``chains``,
+        ``draws``, ``sampling_seconds`` (ArviZ diagnostics over all posterior quantities).
+    n_features_in_ : int
+        Number of columns of ``X`` at fit.
+    feature_names_in_ : ndarray of str
+        Column names of ``X`` at fit, when they are all strings.
+
+    See Also
+    --------
+    sklearn.linear_model.BayesianRidge : conjugate Bayesian regression without groups.
+
+    Notes
+    -----
+    A :class:`hierreg.inference.SamplingWarning` (a scikit-learn ``ConvergenceWarning``) is
+    raised when any divergence occurs, R-hat exceeds 1.01 or ESS is below 400.
+
+    Examples
+    --------
+    >>> from hierreg import HierarchicalLinearRegression
+    >>> from hierreg.datasets import load_radon
+    >>> df = load_radon()
+    >>> est = HierarchicalLinearRegression(
+    ...     "log_radon ~ floor", group="county", pooling="partial",
+    ...     random_state=0, progressbar=False,
+    ... ).fit(df)
+    >>> est.coef_.loc["CASS"].round(1).tolist()
+    [1.4, -0.6]
+    """
+
+    def __init__(
+        self,
+        formula: str | None = None,
+        *,
+        group: Hashable | None = None,
+        pooling: str = "partial",
+        varying: str | Sequence[str] = "all",
+        parametrization: str = "noncentered",
+        group_noise: bool = False,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        target_accept: float | None = None,
+        sampler: str = "nutpie",
+        random_state: Any = None,
+        progressbar: bool = True,
+        sample_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.formula = formula
+        self.group = group
+        self.pooling = pooling
+        self.varying = varying
+        self.parametrization = parametrization
+        self.group_noise = group_noise
+        self.draws = draws
+        self.tune = tune
+        self.chains = chains
+        self.target_accept = target_accept
+        self.sampler = sampler
+        self.random_state = random_state
+        self.progressbar = progressbar
+        self.sample_kwargs = sample_kwargs
+
+    # --- fitting -------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None) -> HierarchicalLinearRegression:
+        """Sample the posterior of the model for data ``X`` (and response ``y``).
+
+        Everything is validated before any compilation or sampling; on error the
+        estimator's previous fitted state is left untouched.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_rows, n_columns)
+            Predictors and the grouping column (and the response if the formula names it).
+        y : array-like of shape (n_rows,), optional
+            Response, unless the formula's left-hand side names a column of ``X``.
+
+        Returns
+        -------
+        self
+        """
+        settings = self._sampler_settings()
+        pooling = self._check_choice("pooling", self.pooling, POOLING_MODES)
+        self._check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
+        if not isinstance(self.group_noise, bool | np.bool_):
+            raise TypeError(f"group_noise must be True or False, got {self.group_noise!r}")
+        if self.group is None:
+            pooling = "complete"
+        if pooling == "complete" and self.group_noise:
+            raise ValueError("group_noise=True needs groups: use pooling='none' or 'partial'")
+        group = None if pooling == "complete" else self.group
+        if self.formula is None and self.group is not None and pooling == "complete":
+            group = self.group  # drop the group column from the numeric features
+        design = build_design(X, y, formula=self.formula, group=group)
+        if pooling == "complete":
+            design = Design(design.X, design.y, None, _without_groups(design.spec))
+        n_groups = 0 if design.spec.groups is None else len(design.spec.groups)
+        if pooling == "partial" and n_groups < 2:
+            raise ValueError(
+                f"pooling='partial' needs at least 2 groups in column {self.group!r}, got "
+                f"{n_groups}; use pooling='complete'"
+            )
+        structure = ModelStructure(
+            pooling=pooling,
+            varying=_resolve_varying(self.varying, design.spec, pooling),
+            parametrization=self.parametrization,
+            group_noise=bool(self.group_noise),
+        )
+        priors = default_priors(design.X, design.y, design.spec.terms)
+        model = build_model(design, structure, priors)
+
+        idata, seconds = sample_posterior(model, settings)
+        diagnostics = convergence_diagnostics(idata, seconds)
+        warn_if_unconverged(diagnostics)
+        self._set_fitted(X, design, structure, priors, idata, diagnostics)
+        return self
+
+    def _set_fitted(self, X, design, structure, priors, idata, diagnostics) -> None:
+        spec = design.spec
+        posterior = idata["posterior"].to_dataset()
+        means = posterior.mean(("chain", "draw"))
+        if structure.pooling == "complete":
+            coef = pd.DataFrame(
+                means["beta"].values[None, :],
+                index=pd.Index(["pooled"], name=spec.group_name),
+                columns=spec.terms,
+            )
+        else:
+            coef = pd.DataFrame(
+                means["beta"].values,
+                index=pd.Index(spec.groups, name=spec.group_name),
+                columns=spec.terms,
+            )
+        population = None
+        if structure.pooling == "partial":
+            values = np.empty(len(spec.terms))
+            values[structure.varying_index] = means["mu"].values
+            if len(structure.common_index):
+                values[structure.common_index] = means["beta_common"].values
+            population = pd.Series(values, index=spec.terms, name="population_coef")
+        sigma = means["sigma"].values
+        self.idata_ = idata
+        self.design_ = spec
+        self.structure_ = structure
+        self.pooling_ = structure.pooling
+        self.groups_ = spec.groups
+        self.terms_ = list(spec.terms)
+        self.coef_ = coef
+        self.population_coef_ = population
+        self.sigma_ = (
+            pd.Series(sigma, index=coef.index, name="sigma") if sigma.ndim else float(sigma)
+        )
+        self.priors_ = priors.as_dict()
+        self.diagnostics_ = diagnostics
+        self.n_features_in_ = spec.n_columns
+        names = _string_columns(X)
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    # --- prediction ----------------------------------------------------------------------
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Posterior mean of the expected response for each row of ``X``.
+
+        Groups unseen at fit get the population mean coefficients (``"partial"``) or the
+        pooled ones (``"complete"``); under ``"none"`` they raise ``ValueError``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like
+            Same columns as at fit (extra or reordered columns are fine with a formula).
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+        """
+        design = self._encode(X)
+        return predict_mean(design.X, design.group_index, self._coefficient_means())
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """R^2 of :meth:`predict` (response from ``X`` when the formula names it)."""
+        if y is None:
+            check_is_fitted(self)
+            response = self.design_.response
+            if self.formula is None or not isinstance(X, pd.DataFrame) or response not in X:
+                raise ValueError("score needs y, or a formula whose response is a column of X")
+            y = X[response]
+        return float(r2_score(y, self.predict(X), sample_weight=sample_weight))
+
+    def _encode(self, X: Any) -> Design:
+        check_is_fitted(self)
+        if self.formula is None:
+            validate_data(self, X, reset=False, skip_check_array=True)
+            n_columns = np.shape(X)[1] if np.ndim(X) == 2 else None
+            if n_columns is not None and n_columns != self.n_features_in_:
+                raise ValueError(
+                    f"X has {n_columns} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input"
+                )
+        design = self.design_.transform(X)
+        if design.group_index is not None and (design.group_index < 0).any():
+            unseen = self.design_.unseen_groups(X)
+            if self.pooling_ == "none":
+                raise ValueError(
+                    f"group(s) {unseen[:10]} in column {self.design_.group!r} were not seen at "
+                    "fit; pooling='none' has no population to predict them from"
+                )
+        return design
+
+    def _coefficient_means(self) -> CoefficientMeans:
+        if self.pooling_ == "complete":
+            return CoefficientMeans(by_group=None, shared=self.coef_.to_numpy()[0])
+        shared = None if self.population_coef_ is None else self.population_coef_.to_numpy()
+        return CoefficientMeans(by_group=self.coef_.to_numpy(), shared=shared)
+
+    # --- parameter validation ------------------------------------------------------------
+
+    def _sampler_settings(self) -> SamplerSettings:
+        for name in ("draws", "tune", "chains"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+                raise TypeError(f"{name} must be a positive integer, got {value!r}")
+            if value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        ta = self.target_accept
+        if ta is not None:
+            if not isinstance(ta, numbers.Real) or isinstance(ta, bool):
+                raise TypeError(f"target_accept must be a float in (0, 1) or None, got {ta!r}")
+            if not 0 < ta < 1:
+                raise ValueError(f"target_accept must be in (0, 1), got {ta!r}")
+        sampler = self._check_choice("sampler", self.sampler, SAMPLERS)
+        kwargs = self.sample_kwargs
+        if kwargs is not None:
+            if not isinstance(kwargs, Mapping):
+                raise TypeError(f"sample_kwargs must be a dict or None, got {type(kwargs)}")
+            clash = sorted(_RESERVED_SAMPLE_KWARGS.intersection(kwargs))
+            if clash:
+                raise ValueError(
+                    f"sample_kwargs may not set {clash}: use the estimator's own parameters"
+                )
+        return SamplerSettings(
+            sampler=sampler,
+            draws=int(self.draws),
+            tune=int(self.tune),
+            chains=int(self.chains),
+            target_accept=None if ta is None else float(ta),
+            seed=_seed(self.random_state),
+            progressbar=bool(self.progressbar),
+            sample_kwargs=dict(kwargs) if kwargs else None,
+        )
+
+    @staticmethod
+    def _check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
+        if value not in allowed:
+            options = ", ".join(repr(a) for a in allowed)
+            raise ValueError(f"{name}={value!r} is not one of {options}")
+        return value
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _seed(random_state: Any) -> int | None:
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31 - 1))
+    return int(check_random_state(random_state).randint(2**31 - 1))
+
+
+def _without_groups(spec: DesignSpec) -> DesignSpec:
+    from dataclasses import replace
+
+    return replace(spec, group=None, groups=None)
+
+
+def _resolve_varying(varying: Any, spec: DesignSpec, pooling: str) -> tuple[bool, ...]:
+    terms = spec.terms
+    if pooling == "complete":
+        return tuple(False for _ in terms)
+    if isinstance(varying, str):
+        if varying == "all":
+            return tuple(True for _ in terms)
+        varying = [varying]
+    if not isinstance(varying, Sequence) or not all(isinstance(v, str) for v in varying):
+        raise TypeError(f"varying must be 'all' or a list of term names, got {varying!r}")
+    if len(varying) == 0:
+        raise ValueError("varying is empty: name at least one term, or use pooling='complete'")
+    chosen = set()
+    for name in varying:
+        matches = [t for t in terms if t == name or t.startswith(f"{name}[")]
+        if not matches:
+            raise ValueError(f"varying term {name!r} is not a model term; terms are {terms}")
+        chosen.update(matches)
+    return tuple(t in chosen for t in terms)
+
+
+def _string_columns(X: Any) -> np.ndarray | None:
+    if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
+        return np.asarray(X.columns, dtype=object)
+    return None

@@ -1,0 +1,137 @@
+"""Model -> posterior: sampler choice, seeds, chains, and ArviZ convergence diagnostics."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import arviz_stats as azs
+import numpy as np
+import pymc as pm
+import xarray as xr
+from sklearn.exceptions import ConvergenceWarning
+
+__all__ = [
+    "SAMPLERS",
+    "SamplingWarning",
+    "SamplerSettings",
+    "sample_posterior",
+    "convergence_diagnostics",
+    "warn_if_unconverged",
+]
+
+SAMPLERS = ("nutpie", "pymc")
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+class SamplingWarning(ConvergenceWarning):
+    """The sampler reported divergences, R-hat above 1.01 or ESS below 400."""
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Everything that controls one run of the sampler."""
+
+    sampler: str = "nutpie"
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    target_accept: float | None = None
+    seed: int | None = None
+    progressbar: bool = True
+    sample_kwargs: Mapping[str, Any] | None = None
+
+
+def sample_posterior(model: pm.Model, settings: SamplerSettings) -> tuple[xr.DataTree, float]:
+    """Draw from the posterior of ``model``.
+
+    Returns
+    -------
+    idata : xarray.DataTree
+        PyMC's result (``posterior``, ``sample_stats``, ``observed_data`` groups).
+    seconds : float
+        Wall time of the call (compilation included).
+    """
+    kwargs: dict[str, Any] = dict(settings.sample_kwargs or {})
+    if settings.target_accept is not None:
+        nuts = dict(kwargs.pop("nuts", {}) or {})
+        nuts.setdefault("target_accept", settings.target_accept)
+        kwargs["nuts"] = nuts
+    start = time.perf_counter()
+    pymc_logger = logging.getLogger("pymc")
+    level = pymc_logger.level
+    if not settings.progressbar:
+        pymc_logger.setLevel(logging.ERROR)
+    try:
+        with model, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*number of samples is too small.*")
+            idata = pm.sample(
+                draws=settings.draws,
+                tune=settings.tune,
+                chains=settings.chains,
+                random_seed=settings.seed,
+                progressbar=settings.progressbar,
+                nuts_sampler=settings.sampler,
+                compute_convergence_checks=False,
+                **kwargs,
+            )
+    finally:
+        pymc_logger.setLevel(level)
+    return idata, time.perf_counter() - start
+
+
+def convergence_diagnostics(idata: xr.DataTree, seconds: float | None = None) -> dict[str, Any]:
+    """Max R-hat, min bulk/tail ESS over every posterior quantity, and divergences (ArviZ).
+
+    R-hat is NaN with a single chain. ``seconds`` is recorded as ``sampling_seconds``.
+    """
+    posterior = idata["posterior"].to_dataset()
+    n_chains = posterior.sizes["chain"]
+    rhat = _extreme(azs.rhat(posterior), np.nanmax) if n_chains > 1 else float("nan")
+    ess_bulk = _extreme(azs.ess(posterior, method="bulk"), np.nanmin)
+    ess_tail = _extreme(azs.ess(posterior, method="tail"), np.nanmin)
+    diverging = idata["sample_stats"]["diverging"].values if "sample_stats" in idata else None
+    n_div = int(np.asarray(diverging).sum()) if diverging is not None else 0
+    return {
+        "max_rhat": rhat,
+        "min_ess_bulk": ess_bulk,
+        "min_ess_tail": ess_tail,
+        "divergences": n_div,
+        "chains": int(n_chains),
+        "draws": int(posterior.sizes["draw"]),
+        "sampling_seconds": seconds,
+    }
+
+
+def warn_if_unconverged(diagnostics: Mapping[str, Any]) -> None:
+    """Emit :class:`SamplingWarning` listing every failed check."""
+    problems = []
+    if diagnostics["divergences"] > 0:
+        problems.append(f"{diagnostics['divergences']} divergent transitions")
+    if np.isfinite(diagnostics["max_rhat"]) and diagnostics["max_rhat"] > RHAT_MAX:
+        problems.append(f"max R-hat {diagnostics['max_rhat']:.3f} > {RHAT_MAX}")
+    ess = min(diagnostics["min_ess_bulk"], diagnostics["min_ess_tail"])
+    if np.isfinite(ess) and ess < ESS_MIN:
+        problems.append(f"min ESS {ess:.0f} < {ESS_MIN}")
+    if problems:
+        warnings.warn(
+            "sampling may not have converged: " + "; ".join(problems) + ". Consider more "
+            "draws/tune, a higher target_accept, or parametrization='noncentered'.",
+            SamplingWarning,
+            stacklevel=3,
+        )
+
+
+def _extreme(result: Any, reduce) -> float:
+    values = [np.asarray(v).ravel() for v in result.data_vars.values()]
+    values = [v for v in values if v.size]
+    if not values:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(reduce(np.concatenate(values)))

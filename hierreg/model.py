@@ -1,0 +1,136 @@
+"""Design + pooling + priors -> ``pymc.Model``. The only module that writes PyMC code.
+
+Variables (coordinates carry the real group labels and term names):
+
+* ``beta``: coefficients; dims ``(term,)`` under complete pooling, ``(<group>, term)``
+  otherwise (a deterministic assembling varying and shared terms);
+* ``beta_varying`` / ``beta_common``: the free per-group and shared coefficients (only
+  ``beta_common`` under complete pooling, where it is named ``beta``);
+* partial pooling: ``mu`` and ``tau`` (population mean and sd of each varying term), and
+  ``z`` (standardised offsets, non-centred) or ``beta_varying`` drawn from
+  ``Normal(mu, tau)`` (centred);
+* ``sigma``: residual sd, scalar or per group (``group_noise=True``);
+* ``y``: the observed response, dims ``obs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from hierreg.design import Design
+from hierreg.priors import DefaultPriors
+
+__all__ = ["ModelStructure", "build_model", "POOLING_MODES", "PARAMETRIZATIONS"]
+
+POOLING_MODES = ("complete", "none", "partial")
+PARAMETRIZATIONS = ("noncentered", "centered")
+RESERVED = {"beta", "beta_varying", "beta_common", "mu", "tau", "z", "sigma", "y", "obs"}
+
+
+@dataclass(frozen=True)
+class ModelStructure:
+    """What shapes the graph, independent of the data values."""
+
+    pooling: str
+    varying: tuple[bool, ...]
+    parametrization: str = "noncentered"
+    group_noise: bool = False
+
+    @property
+    def varying_index(self) -> np.ndarray:
+        return np.flatnonzero(np.array(self.varying, dtype=bool))
+
+    @property
+    def common_index(self) -> np.ndarray:
+        return np.flatnonzero(~np.array(self.varying, dtype=bool))
+
+
+def group_dim(design: Design) -> str:
+    """Dimension name for groups: the group column's name unless it clashes with ours."""
+    name = design.spec.group_name
+    return f"group_{name}" if name in RESERVED or name == "term" else name
+
+
+def term_dims(structure: ModelStructure) -> tuple[str, str]:
+    """(dimension of varying terms, dimension of shared terms)."""
+    n_var, n_com = len(structure.varying_index), len(structure.common_index)
+    return ("term" if n_com == 0 else "varying_term", "term" if n_var == 0 else "common_term")
+
+
+def build_model(design: Design, structure: ModelStructure, priors: DefaultPriors) -> pm.Model:
+    """Build the PyMC model for one design.
+
+    Parameters
+    ----------
+    design : Design
+        Training arrays (``y`` required; ``group_index`` required unless pooling is complete).
+    structure : ModelStructure
+        Pooling mode, which terms vary by group, parametrisation, per-group noise.
+    priors : DefaultPriors
+        Location/scale of every coefficient prior, between-group sd scales, sigma rate.
+
+    Returns
+    -------
+    pymc.Model
+    """
+    X, y, spec = design.X, design.y, design.spec
+    terms = np.array(spec.terms, dtype=object)
+    var_idx, com_idx = structure.varying_index, structure.common_index
+    var_dim, com_dim = term_dims(structure)
+    gdim = group_dim(design)
+    coords: dict[str, object] = {"term": list(terms), "obs": np.arange(len(y))}
+    if structure.pooling != "complete":
+        coords[gdim] = list(spec.groups)
+        coords[var_dim] = list(terms[var_idx])
+        coords[com_dim] = list(terms[com_idx])
+
+    with pm.Model(coords=coords) as model:
+        if structure.pooling == "complete":
+            beta = pm.Normal("beta", mu=priors.loc, sigma=priors.scale, dims="term")
+            eta = pt.dot(X, beta)
+        else:
+            g = design.group_index
+            all_vary = len(com_idx) == 0
+            name = "beta" if all_vary else "beta_varying"
+            beta_var = _varying_coefficients(structure, priors, var_idx, name, var_dim, gdim)
+            eta = pt.sum(X[:, var_idx] * beta_var[g], axis=1)
+            if not all_vary:
+                beta_com = pm.Normal(
+                    "beta_common",
+                    mu=priors.loc[com_idx],
+                    sigma=priors.scale[com_idx],
+                    dims=com_dim,
+                )
+                eta = eta + pt.dot(X[:, com_idx], beta_com)
+                n_groups = len(spec.groups)
+                parts = {int(k): beta_var[:, j] for j, k in enumerate(var_idx)}
+                parts.update(
+                    {int(k): pt.repeat(beta_com[j], n_groups) for j, k in enumerate(com_idx)}
+                )
+                columns = [parts[k] for k in range(len(terms))]
+                pm.Deterministic("beta", pt.stack(columns, axis=1), dims=(gdim, "term"))
+        if structure.group_noise:
+            sigma = pm.Exponential("sigma", lam=priors.sigma_rate, dims=gdim)
+            sigma_obs = sigma[design.group_index]
+        else:
+            sigma = sigma_obs = pm.Exponential("sigma", lam=priors.sigma_rate)
+        pm.Normal("y", mu=eta, sigma=sigma_obs, observed=y, dims="obs")
+    return model
+
+
+def _varying_coefficients(structure, priors, var_idx, name, var_dim, gdim):
+    """Per-group coefficients of the varying terms, shape (n_groups, n_varying)."""
+    loc, scale = priors.loc[var_idx], priors.scale[var_idx]
+    dims = (gdim, var_dim)
+    if structure.pooling == "none":
+        return pm.Normal(name, mu=loc, sigma=scale, dims=dims)
+    mu = pm.Normal("mu", mu=loc, sigma=scale, dims=var_dim)
+    tau = pm.HalfNormal("tau", sigma=priors.group_sd_scale[var_idx], dims=var_dim)
+    if structure.parametrization == "centered":
+        return pm.Normal(name, mu=mu, sigma=tau, dims=dims)
+    z = pm.Normal("z", mu=0.0, sigma=1.0, dims=dims)
+    return pm.Deterministic(name, mu + tau * z, dims=dims)
