@@ -7,6 +7,7 @@ groups), so encodings are never re-fitted at predict time.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,8 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from formulae import design_matrices
+from sklearn.exceptions import DataConversionWarning
 
-__all__ = ["Design", "DesignSpec", "build_design", "normalize_formula"]
+__all__ = ["Design", "DesignSpec", "as_2d_frame", "build_design", "normalize_formula"]
 
 INTERCEPT = "Intercept"
 
@@ -85,7 +87,7 @@ class DesignSpec:
 
         Unseen group labels get index ``-1``; the caller decides what they mean.
         """
-        frame = _as_frame(X)
+        frame = as_2d_frame(X)
         _check_rows(frame, minimum=1)
         if self.formula is None:
             matrix = _array_features(frame, self.feature_columns, self.terms)
@@ -101,7 +103,7 @@ class DesignSpec:
         """Group labels in ``X`` that were not seen at fit, in order of appearance."""
         if self.groups is None:
             return []
-        labels = _group_labels(_as_frame(X), self.group, context="predict")
+        labels = _group_labels(as_2d_frame(X), self.group, context="predict")
         mask = self.groups.get_indexer(labels.to_numpy()) < 0
         return list(pd.unique(labels[mask]))
 
@@ -175,9 +177,13 @@ def build_design(
     ValueError, TypeError
         Naming the column or parameter and the problem; nothing is dropped silently.
     """
-    frame = _as_frame(X)
+    frame = as_2d_frame(X)
     _check_rows(frame, minimum=2)
     if formula is None:
+        if frame.shape[1] == 0:
+            raise ValueError(
+                f"X has 0 feature(s) (shape={frame.shape}) while a minimum of 1 is required."
+            )
         response_name, y_values = _response_from_y(y, len(frame), name=None)
         feature_columns = [c for c in frame.columns if c != group or group is None]
         if group is not None and group not in frame.columns:
@@ -216,7 +222,8 @@ def build_design(
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _as_frame(X: Any) -> pd.DataFrame:
+def as_2d_frame(X: Any) -> pd.DataFrame:
+    """``X`` as a DataFrame (arrays get integer column labels); rejects non-2-D input."""
     if isinstance(X, pd.DataFrame):
         return X
     if isinstance(X, pd.Series):
@@ -226,8 +233,9 @@ def _as_frame(X: Any) -> pd.DataFrame:
     arr = np.asarray(X)
     if arr.ndim != 2:
         raise ValueError(
-            f"Expected 2D array, got {arr.ndim}D array instead; reshape your data with "
-            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
+            f"Expected 2D array, got {arr.ndim}D array instead. Reshape your data either using "
+            "X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it has a "
+            "single sample"
         )
     if np.iscomplexobj(arr):
         raise ValueError("Complex data not supported")
@@ -292,6 +300,11 @@ def _response_from_y(y: Any, n_rows: int, name: str | None) -> tuple[str, np.nda
         name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
     values = y.to_numpy() if isinstance(y, pd.Series | pd.DataFrame) else np.asarray(y)
     if values.ndim == 2 and values.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it is flattened",
+            DataConversionWarning,
+            stacklevel=4,
+        )
         values = values[:, 0]
     if values.ndim != 1:
         raise ValueError(f"response {name!r} must be 1-D, got shape {values.shape}")

@@ -13,7 +13,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hierreg.design import Design, DesignSpec, build_design
+from hierreg.design import Design, DesignSpec, as_2d_frame, build_design
 from hierreg.inference import (
     SAMPLERS,
     SamplerSettings,
@@ -313,11 +313,11 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     def _encode(self, X: Any) -> Design:
         check_is_fitted(self)
         if self.formula is None:
+            X = X if isinstance(X, pd.DataFrame) else as_2d_frame(X)
             validate_data(self, X, reset=False, skip_check_array=True)
-            n_columns = np.shape(X)[1] if np.ndim(X) == 2 else None
-            if n_columns is not None and n_columns != self.n_features_in_:
+            if X.shape[1] != self.n_features_in_:
                 raise ValueError(
-                    f"X has {n_columns} features, but {type(self).__name__} is expecting "
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                     f"{self.n_features_in_} features as input"
                 )
         design = self.design_.transform(X)

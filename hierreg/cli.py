@@ -1,0 +1,90 @@
+"""Command line: ``hierreg radon`` (also ``python -m hierreg radon``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hierreg", description="Bayesian hierarchical linear regression."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    radon = sub.add_parser(
+        "radon",
+        help="reproduce Gelman's radon analysis: complete, none and partial pooling",
+    )
+    radon.add_argument("--draws", type=_positive_int, default=1000)
+    radon.add_argument("--tune", type=_positive_int, default=1000)
+    radon.add_argument("--chains", type=_positive_int, default=4)
+    radon.add_argument("--seed", type=int, default=0)
+    radon.add_argument("--out", type=Path, default=None, help="folder for results.json (optional)")
+    radon.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def _run_radon(args: argparse.Namespace) -> int:
+    from hierreg.inference import SamplingWarning
+    from hierreg.radon import fit_radon, format_result
+
+    summary = []
+    for pooling in ("complete", "none", "partial"):
+        print(f"fitting pooling={pooling!r} ...", flush=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SamplingWarning)
+            result = fit_radon(
+                pooling,
+                random_state=args.seed,
+                progressbar=not args.quiet,
+                draws=args.draws,
+                tune=args.tune,
+                chains=args.chains,
+            )
+        print(format_result(result), flush=True)
+        for w in caught:
+            if issubclass(w.category, SamplingWarning):
+                print(f"  warning: {w.message}", flush=True)
+        est = result.estimator
+        summary.append(
+            {
+                "pooling": pooling,
+                "seconds": result.seconds,
+                "floor_effect": result.floor_effect,
+                **est.diagnostics_,
+                "counties": result.county_coefficients().to_dict(orient="index"),
+            }
+        )
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "results.json"
+        path.write_text(json.dumps(summary, indent=2, default=float))
+        print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hierreg`` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "radon":
+        return _run_radon(args)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
