@@ -21,9 +21,17 @@ from hierreg.inference import (
     sample_posterior,
     warn_if_unconverged,
 )
-from hierreg.model import PARAMETRIZATIONS, POOLING_MODES, ModelStructure, build_model
+from hierreg.model import (
+    PARAMETRIZATIONS,
+    POOLING_MODES,
+    ModelStructure,
+    build_model,
+    group_dim,
+)
+from hierreg.posterior import finalize_posterior
 from hierreg.predict import CoefficientMeans, predict_mean
 from hierreg.priors import default_priors
+from hierreg.standardize import Standardization
 
 __all__ = ["HierarchicalLinearRegression"]
 
@@ -120,7 +128,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         Parameter name -> :class:`hierreg.priors.Prior` actually used.
     diagnostics_ : dict
         ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``, ``chains``,
-        ``draws``, ``sampling_seconds`` (ArviZ diagnostics over all posterior quantities).
+        ``draws`` (ArviZ diagnostics over all posterior quantities), ``sampling_seconds``
+        (the sampler's tuning and drawing) and ``sample_call_seconds`` (with compilation).
     n_features_in_ : int
         Number of columns of ``X`` at fit.
     feature_names_in_ : ndarray of str
@@ -228,9 +237,11 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             group_noise=bool(self.group_noise),
         )
         priors = default_priors(design.X, design.y, design.spec.terms)
-        model = build_model(design, structure, priors)
+        units = Standardization.from_design(design)
+        model = build_model(units.design(design), structure, units.priors(priors))
 
         idata, seconds = sample_posterior(model, settings)
+        idata = finalize_posterior(idata, structure, units, design.y, group_dim(design))
         diagnostics = convergence_diagnostics(idata, seconds)
         warn_if_unconverged(diagnostics)
         self._set_fitted(X, design, structure, priors, idata, diagnostics)

@@ -1,14 +1,18 @@
 """Design + pooling + priors -> ``pymc.Model``. The only module that writes PyMC code.
 
-Variables (coordinates carry the real group labels and term names):
+The graph holds free parameters only (no deterministics), so it compiles and samples as
+fast as the same model written by hand. It is built on the standardised design of
+:mod:`hierreg.standardize`; :mod:`hierreg.posterior` maps the draws back to data units and
+assembles the per-group coefficients ``beta``.
 
-* ``beta``: coefficients; dims ``(term,)`` under complete pooling, ``(<group>, term)``
-  otherwise (a deterministic assembling varying and shared terms);
-* ``beta_varying`` / ``beta_common``: the free per-group and shared coefficients (only
-  ``beta_common`` under complete pooling, where it is named ``beta``);
-* partial pooling: ``mu`` and ``tau`` (population mean and sd of each varying term), and
-  ``z`` (standardised offsets, non-centred) or ``beta_varying`` drawn from
-  ``Normal(mu, tau)`` (centred);
+Free parameters (coordinates carry the real group labels and term names):
+
+* complete pooling: ``beta`` (dims ``term``);
+* no pooling: ``beta`` (dims ``(<group>, term)``), or ``beta_varying`` and ``beta_common``
+  when only some terms vary;
+* partial pooling: ``mu`` and ``tau`` (population mean and sd of each varying term) and
+  ``z`` (standardised group offsets, non-centred: ``beta = mu + tau * z``) or the group
+  coefficients themselves (centred); ``beta_common`` for the shared terms;
 * ``sigma``: residual sd, scalar or per group (``group_noise=True``);
 * ``y``: the observed response, dims ``obs``.
 """
@@ -94,11 +98,11 @@ def build_model(design: Design, structure: ModelStructure, priors: DefaultPriors
             eta = pt.dot(X, beta)
         else:
             g = design.group_index
-            all_vary = len(com_idx) == 0
-            name = "beta" if all_vary else "beta_varying"
+            name = "beta" if len(com_idx) == 0 else "beta_varying"
             beta_var = _varying_coefficients(structure, priors, var_idx, name, var_dim, gdim)
-            eta = pt.sum(X[:, var_idx] * beta_var[g], axis=1)
-            if not all_vary:
+            # column by column: 1-D gathers are cheaper to differentiate than a 2-D one
+            eta = sum(X[:, k] * beta_var[:, j][g] for j, k in enumerate(var_idx))
+            if len(com_idx):
                 beta_com = pm.Normal(
                     "beta_common",
                     mu=priors.loc[com_idx],
@@ -106,18 +110,9 @@ def build_model(design: Design, structure: ModelStructure, priors: DefaultPriors
                     dims=com_dim,
                 )
                 eta = eta + pt.dot(X[:, com_idx], beta_com)
-                n_groups = len(spec.groups)
-                parts = {int(k): beta_var[:, j] for j, k in enumerate(var_idx)}
-                parts.update(
-                    {int(k): pt.repeat(beta_com[j], n_groups) for j, k in enumerate(com_idx)}
-                )
-                columns = [parts[k] for k in range(len(terms))]
-                pm.Deterministic("beta", pt.stack(columns, axis=1), dims=(gdim, "term"))
-        if structure.group_noise:
-            sigma = pm.Exponential("sigma", lam=priors.sigma_rate, dims=gdim)
-            sigma_obs = sigma[design.group_index]
-        else:
-            sigma = sigma_obs = pm.Exponential("sigma", lam=priors.sigma_rate)
+        sigma_dims = gdim if structure.group_noise else None
+        sigma = pm.Exponential("sigma", lam=priors.sigma_rate, dims=sigma_dims)
+        sigma_obs = sigma[design.group_index] if structure.group_noise else sigma
         pm.Normal("y", mu=eta, sigma=sigma_obs, observed=y, dims="obs")
     return model
 
@@ -133,4 +128,4 @@ def _varying_coefficients(structure, priors, var_idx, name, var_dim, gdim):
     if structure.parametrization == "centered":
         return pm.Normal(name, mu=mu, sigma=tau, dims=dims)
     z = pm.Normal("z", mu=0.0, sigma=1.0, dims=dims)
-    return pm.Deterministic(name, mu + tau * z, dims=dims)
+    return mu + tau * z

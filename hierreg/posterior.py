@@ -1,0 +1,62 @@
+"""Raw draws -> the posterior users see: data units, and per-group coefficients ``beta``."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from hierreg.model import ModelStructure, term_dims
+from hierreg.standardize import Standardization
+
+__all__ = ["finalize_posterior"]
+
+
+def finalize_posterior(
+    idata: xr.DataTree,
+    structure: ModelStructure,
+    standardization: Standardization,
+    y: np.ndarray,
+    group_dim: str,
+) -> xr.DataTree:
+    """Map draws back to data units and add ``beta`` with dims ``(<group>, term)``.
+
+    Under partial pooling (non-centred) ``beta = mu + tau * z``; when only some terms vary,
+    ``beta`` joins the varying and the shared coefficients. ``observed_data`` gets the
+    response in data units. Modifies and returns ``idata``.
+    """
+    posterior = idata["posterior"].to_dataset()
+    attrs = dict(posterior.attrs)
+    restored = standardization.restore(posterior)
+    if structure.pooling != "complete" and "beta" not in restored:
+        restored["beta"] = _assemble_beta(restored, structure, group_dim)
+    restored.attrs = attrs
+    idata["posterior"] = restored
+    if "observed_data" in idata and "y" in idata["observed_data"]:
+        observed = idata["observed_data"].to_dataset()
+        observed["y"] = (observed["y"].dims, np.asarray(y, dtype=float))
+        idata["observed_data"] = observed
+    return idata
+
+
+def _assemble_beta(posterior: xr.Dataset, structure: ModelStructure, group_dim: str):
+    var_dim, com_dim = term_dims(structure)
+    if "beta_varying" in posterior:
+        varying = posterior["beta_varying"]
+    else:  # non-centred: beta = mu + tau * z
+        varying = posterior["mu"] + posterior["tau"] * posterior["z"]
+    if var_dim == "term":
+        return varying.transpose("chain", "draw", group_dim, "term")
+    common = posterior["beta_common"].expand_dims({group_dim: posterior[group_dim].values})
+    parts = [varying.rename({var_dim: "term"}), common.rename({com_dim: "term"})]
+    joined = xr.concat(parts, dim="term")
+    order = _term_order(structure, varying[var_dim].values, common[com_dim].values)
+    return joined.isel(term=order).transpose("chain", "draw", group_dim, "term")
+
+
+def _term_order(structure: ModelStructure, varying_terms, common_terms) -> np.ndarray:
+    """Positions, in the concatenation [varying..., common...], of terms in design order."""
+    n = len(structure.varying)
+    position = np.empty(n, dtype=int)
+    position[structure.varying_index] = np.arange(len(varying_terms))
+    position[structure.common_index] = len(varying_terms) + np.arange(len(common_terms))
+    return position
