@@ -128,7 +128,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         Parameter name -> :class:`hierreg.priors.Prior` actually used.
     diagnostics_ : dict
         ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``, ``chains``,
-        ``draws`` (ArviZ diagnostics over all posterior quantities), ``sampling_seconds``
+        ``draws`` (ArviZ diagnostics over the sampled parameters), ``sampling_seconds``
         (the sampler's tuning and drawing) and ``sample_call_seconds`` (with compilation).
     n_features_in_ : int
         Number of columns of ``X`` at fit.
@@ -242,7 +242,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
         idata, seconds = sample_posterior(model, settings)
         idata = finalize_posterior(idata, structure, units, design.y, group_dim(design))
-        diagnostics = convergence_diagnostics(idata, seconds)
+        sampled = [rv.name for rv in model.free_RVs]
+        diagnostics = convergence_diagnostics(idata, seconds, var_names=sampled)
         warn_if_unconverged(diagnostics)
         self._set_fitted(X, design, structure, priors, idata, diagnostics)
         return self

@@ -100,8 +100,7 @@ def build_model(design: Design, structure: ModelStructure, priors: DefaultPriors
             g = design.group_index
             name = "beta" if len(com_idx) == 0 else "beta_varying"
             beta_var = _varying_coefficients(structure, priors, var_idx, name, var_dim, gdim)
-            # column by column: 1-D gathers are cheaper to differentiate than a 2-D one
-            eta = sum(X[:, k] * beta_var[:, j][g] for j, k in enumerate(var_idx))
+            eta = _group_linear_predictor(X, g, beta_var, var_idx)
             if len(com_idx):
                 beta_com = pm.Normal(
                     "beta_common",
@@ -115,6 +114,19 @@ def build_model(design: Design, structure: ModelStructure, priors: DefaultPriors
         sigma_obs = sigma[design.group_index] if structure.group_noise else sigma
         pm.Normal("y", mu=eta, sigma=sigma_obs, observed=y, dims="obs")
     return model
+
+
+def _group_linear_predictor(X, g, beta_var, var_idx):
+    """``sum_k X[:, k] * beta_var[g, k]`` built term by term, as one would by hand.
+
+    1-D gathers differentiate faster than a 2-D one, and an all-ones column (the intercept)
+    needs no multiplication: the graph stays as small as a hand-written one.
+    """
+    eta = 0.0
+    for j, k in enumerate(var_idx):
+        column = beta_var[:, j][g]
+        eta = eta + (column if np.all(X[:, k] == 1.0) else X[:, k] * column)
+    return eta
 
 
 def _varying_coefficients(structure, priors, var_idx, name, var_dim, gdim):

@@ -1,0 +1,72 @@
+"""Posterior recovery of simulated parameters, for every pooling mode."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from hierreg import HierarchicalLinearRegression, SamplingWarning
+from tests.conftest import simulate_groups
+
+SETTINGS = dict(draws=500, tune=500, chains=2, progressbar=False, random_state=7)
+
+
+def _fit(frame, **params):
+    est = HierarchicalLinearRegression("y ~ x", group="g", **SETTINGS, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        return est.fit(frame)
+
+
+def _interval(draws, prob=0.9):
+    flat = draws.stack(sample=("chain", "draw"))
+    return flat.quantile((1 - prob) / 2, dim="sample"), flat.quantile((1 + prob) / 2, dim="sample")
+
+
+def _coverage_lower_bound(n, prob=0.9, alpha=0.001):
+    """Smallest count of n independent 90% intervals we accept as consistent with 90%."""
+    return stats.binom.ppf(alpha, n, prob)
+
+
+@pytest.mark.slow
+def test_complete_pooling_recovers_ols_and_sigma():
+    frame, _ = simulate_groups(n_groups=1, n_per_group=400, tau=(0, 0), sigma=0.7, seed=21)
+    est = _fit(frame, pooling="complete")
+    X = np.column_stack([np.ones(len(frame)), frame["x"]])
+    ols, res, *_ = np.linalg.lstsq(X, frame["y"], rcond=None)
+    np.testing.assert_allclose(est.coef_.iloc[0], ols, atol=0.01)
+    assert est.sigma_ == pytest.approx(np.sqrt(res[0] / (len(frame) - 2)), rel=0.03)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pooling", ["none", "partial"])
+def test_group_coefficients_recovered(pooling):
+    frame, truth = simulate_groups(n_groups=30, n_per_group=20, tau=(0.8, 0.4), seed=5)
+    est = _fit(frame, pooling=pooling)
+    lo, hi = _interval(est.idata_["posterior"]["beta"])
+    inside = (lo.values <= truth.to_numpy()) & (truth.to_numpy() <= hi.values)
+    assert inside.sum() >= _coverage_lower_bound(inside.size)
+    assert est.sigma_ == pytest.approx(0.5, rel=0.1)
+
+
+@pytest.mark.slow
+def test_partial_pooling_recovers_hyperparameters():
+    mu, tau = (1.0, -0.5), (0.6, 0.3)
+    frame, _ = simulate_groups(n_groups=40, n_per_group=15, mu=mu, tau=tau, seed=9)
+    est = _fit(frame, pooling="partial")
+    post = est.idata_["posterior"]
+    for name, truth in (("mu", mu), ("tau", tau)):
+        lo, hi = _interval(post[name], prob=0.98)
+        assert (lo.values <= truth).all() and (np.array(truth) <= hi.values).all(), name
+
+
+@pytest.mark.slow
+def test_partial_pooling_beats_no_pooling_on_small_groups():
+    """The point of the radon shrinkage plot: with 3 rows a group, pooling lowers the error."""
+    frame, truth = simulate_groups(n_groups=40, n_per_group=3, tau=(0.5, 0.3), seed=3)
+    errors = {}
+    for pooling in ("none", "partial"):
+        est = _fit(frame, pooling=pooling)
+        errors[pooling] = float(((est.coef_.loc[truth.index] - truth) ** 2).to_numpy().mean())
+    assert errors["partial"] < 0.7 * errors["none"]
