@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -411,8 +412,6 @@ def _seed(random_state: Any) -> int | None:
 
 
 def _without_groups(spec: DesignSpec) -> DesignSpec:
-    from dataclasses import replace
-
     return replace(spec, group=None, groups=None)
 
 

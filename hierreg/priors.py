@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Prior", "DefaultPriors", "default_priors"]
+__all__ = ["Prior", "DefaultPriors", "default_priors", "safe_sd"]
 
 SLOPE_SCALE = 2.5
 
@@ -72,7 +72,8 @@ class DefaultPriors:
         return out
 
 
-def _safe_sd(values: np.ndarray) -> float:
+def safe_sd(values: np.ndarray) -> float:
+    """Population sd, with 1 standing in for a zero or non-finite sd (constant columns)."""
     sd = float(np.std(values))
     return sd if sd > 0 and np.isfinite(sd) else 1.0
 
@@ -91,14 +92,14 @@ def default_priors(X: np.ndarray, y: np.ndarray, terms: list[str]) -> DefaultPri
     -------
     DefaultPriors
     """
-    sd_y = _safe_sd(y)
+    sd_y = safe_sd(y)
     n_terms = X.shape[1]
     loc = np.zeros(n_terms)
     scale = np.empty(n_terms)
     is_intercept = np.array([t == "Intercept" for t in terms])
     for k in range(n_terms):
         if not is_intercept[k]:
-            scale[k] = SLOPE_SCALE * sd_y / _safe_sd(X[:, k])
+            scale[k] = SLOPE_SCALE * sd_y / safe_sd(X[:, k])
     if is_intercept.any():
         k0 = int(np.flatnonzero(is_intercept)[0])
         slopes = ~is_intercept

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from hierreg.design import INTERCEPT, Design
-from hierreg.priors import DefaultPriors
+from hierreg.priors import DefaultPriors, safe_sd
 
 __all__ = ["Standardization"]
 
@@ -26,11 +26,6 @@ __all__ = ["Standardization"]
 LOCATION_VARIABLES = ("beta", "beta_varying", "beta_common", "mu")
 SCALE_VARIABLES = ("tau",)
 TERM_DIMS = ("term", "varying_term", "common_term")
-
-
-def _sd(values: np.ndarray) -> float:
-    sd = float(np.std(values))
-    return sd if sd > 0 and np.isfinite(sd) else 1.0
 
 
 @dataclass(frozen=True)
@@ -55,11 +50,11 @@ class Standardization:
         terms = tuple(design.spec.terms)
         has_intercept = INTERCEPT in terms
         x_scale = np.array(
-            [1.0 if t == INTERCEPT else _sd(design.X[:, k]) for k, t in enumerate(terms)]
+            [1.0 if t == INTERCEPT else safe_sd(design.X[:, k]) for k, t in enumerate(terms)]
         )
         return cls(
             y_center=float(np.mean(design.y)) if has_intercept else 0.0,
-            y_scale=_sd(design.y),
+            y_scale=safe_sd(design.y),
             x_scale=x_scale,
             terms=terms,
         )
