@@ -5,8 +5,16 @@
 """
 
 from hierreg.estimator import HierarchicalLinearRegression
+from hierreg.evaluation import compare, posterior_predictive_rmsd
 from hierreg.inference import SamplingWarning
 from hierreg.priors import Prior
 
-__all__ = ["HierarchicalLinearRegression", "Prior", "SamplingWarning", "__version__"]
+__all__ = [
+    "HierarchicalLinearRegression",
+    "Prior",
+    "SamplingWarning",
+    "__version__",
+    "compare",
+    "posterior_predictive_rmsd",
+]
 __version__ = "0.1.0"

@@ -33,7 +33,8 @@ class Design:
     y : ndarray of shape (n_rows,) or None
         Response (float64, finite); None when encoding data for prediction.
     group_index : ndarray of shape (n_rows,) or None
-        Index of each row's group into ``spec.groups``; ``-1`` marks a group unseen at fit.
+        Index of each row's group into ``spec.groups``; a group unseen at fit is numbered
+        ``-1 - k`` for the k-th distinct unseen label (``spec.unseen_groups`` lists them).
     spec : DesignSpec
         The fitted encoding that produced these arrays.
     """
@@ -85,7 +86,8 @@ class DesignSpec:
     def transform(self, X: Any) -> Design:
         """Encode new data with the fitted encoding (no response).
 
-        Unseen group labels get index ``-1``; the caller decides what they mean.
+        Unseen group labels get index ``-1 - k`` (k-th distinct unseen label, in order of
+        appearance); the caller decides what they mean.
         """
         frame = as_2d_frame(X)
         _check_rows(frame, minimum=1)
@@ -97,6 +99,10 @@ class DesignSpec:
         if self.groups is not None:
             labels = _group_labels(frame, self.group, context="predict")
             group_index = self.groups.get_indexer(labels.to_numpy())
+            unseen = group_index < 0
+            if unseen.any():
+                codes, _ = pd.factorize(labels[unseen])
+                group_index[unseen] = -1 - codes
         return Design(X=matrix, y=None, group_index=group_index, spec=self)
 
     def unseen_groups(self, X: Any) -> list:

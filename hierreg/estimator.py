@@ -29,13 +29,21 @@ from hierreg.model import (
     build_model,
     group_dim,
 )
-from hierreg.posterior import finalize_posterior
-from hierreg.predict import CoefficientMeans, predict_mean
+from hierreg.posterior import add_log_likelihood, finalize_posterior
+from hierreg.predict import (
+    Moments,
+    PosteriorArrays,
+    log_likelihood,
+    moments,
+    predict_moments,
+    predictive_draws,
+)
 from hierreg.priors import default_priors
 from hierreg.standardize import Standardization
 
 __all__ = ["HierarchicalLinearRegression"]
 
+NEW_GROUPS = ("population", "mean", "error")
 _RESERVED_SAMPLE_KWARGS = {
     "draws",
     "tune",
@@ -105,6 +113,27 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     progressbar : bool, default=True
     sample_kwargs : dict or None, default=None
         Passed through to :func:`pymc.sample` (e.g. ``{"init": "adapt_diag"}``).
+    new_groups : {"population", "mean", "error"}, default="population"
+        How predictions treat a group not seen at fit (read at predict time, so it can be
+        changed with ``set_params`` without refitting):
+
+        ===========  =========================================  ===================
+        pooling      ``"population"`` / ``"mean"``               ``"error"``
+        ===========  =========================================  ===================
+        complete     the pooled coefficients (groups ignored)    same
+        partial      ``"population"``: per draw, a fresh group   ``ValueError``
+                     from ``Normal(mu, tau)`` shared by all its  listing the unseen
+                     rows (mean ``mu``, wider intervals);        labels
+                     ``"mean"``: ``mu`` only (lme4's
+                     ``re.form=NA``)
+        none         ``ValueError`` (no population)              ``ValueError``
+        ===========  =========================================  ===================
+
+        A missing (NaN/None) group is always a ``ValueError``, as is an unseen group with
+        ``group_noise=True``.
+    store_log_likelihood : bool, default=True
+        Store the pointwise log-likelihood in ``idata_["log_likelihood"]`` (computed in
+        numpy after sampling) for LOO comparison with :func:`hierreg.compare`.
 
     Attributes
     ----------
@@ -175,6 +204,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         random_state: Any = None,
         progressbar: bool = True,
         sample_kwargs: Mapping[str, Any] | None = None,
+        new_groups: str = "population",
+        store_log_likelihood: bool = True,
     ) -> None:
         self.formula = formula
         self.group = group
@@ -190,6 +221,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.progressbar = progressbar
         self.sample_kwargs = sample_kwargs
+        self.new_groups = new_groups
+        self.store_log_likelihood = store_log_likelihood
 
     # --- fitting -------------------------------------------------------------------------
 
@@ -211,6 +244,11 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         self
         """
         settings = self._sampler_settings()
+        self._new_groups()
+        if not isinstance(self.store_log_likelihood, bool | np.bool_):
+            raise TypeError(
+                f"store_log_likelihood must be True or False, got {self.store_log_likelihood!r}"
+            )
         pooling = self._check_choice("pooling", self.pooling, POOLING_MODES)
         self._check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
         if not isinstance(self.group_noise, bool | np.bool_):
@@ -242,7 +280,11 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         model = build_model(units.design(design), structure, units.priors(priors))
 
         idata, seconds = sample_posterior(model, settings)
-        idata = finalize_posterior(idata, structure, units, design.y, group_dim(design))
+        gdim = group_dim(design)
+        idata = finalize_posterior(idata, structure, units, design.y, gdim)
+        if self.store_log_likelihood:
+            post = PosteriorArrays.from_posterior(idata["posterior"].to_dataset(), structure, gdim)
+            add_log_likelihood(idata, log_likelihood(design.X, design.y, design.group_index, post))
         sampled = [rv.name for rv in model.free_RVs]
         diagnostics = convergence_diagnostics(idata, seconds, var_names=sampled)
         warn_if_unconverged(diagnostics)
@@ -276,6 +318,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         self.idata_ = idata
         self.design_ = spec
         self.structure_ = structure
+        self.group_dim_ = group_dim(design)
         self.pooling_ = structure.pooling
         self.groups_ = spec.groups
         self.terms_ = list(spec.terms)
@@ -295,23 +338,105 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
     # --- prediction ----------------------------------------------------------------------
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Posterior mean of the expected response for each row of ``X``.
+    def predict(self, X: Any, return_std: bool = False):
+        """Posterior-predictive mean for each row of ``X`` (and its standard deviation).
 
-        Groups unseen at fit get the population mean coefficients (``"partial"``) or the
-        pooled ones (``"complete"``); under ``"none"`` they raise ``ValueError``.
+        The mean is the posterior mean of the expected response; the standard deviation
+        includes the observation noise (as ``BayesianRidge`` does). Both are exact functions
+        of posterior moments: no draws, no PyMC graph. Groups unseen at fit follow
+        ``new_groups`` (see the class docstring).
 
         Parameters
         ----------
         X : pandas.DataFrame or array-like
             Same columns as at fit (extra or reordered columns are fine with a formula).
+        return_std : bool, default=False
 
         Returns
         -------
-        ndarray of shape (n_rows,)
+        mean : ndarray of shape (n_rows,)
+        std : ndarray of shape (n_rows,), only if ``return_std``
         """
         design = self._encode(X)
-        return predict_mean(design.X, design.group_index, self._coefficient_means())
+        mean, var = predict_moments(design.X, self._group_index(design), self._moments())
+        return (mean, np.sqrt(var)) if return_std else mean
+
+    def predict_draws(
+        self,
+        X: Any,
+        include_noise: bool = True,
+        n_draws: int | None = None,
+        random_state: Any = None,
+    ) -> np.ndarray:
+        """Posterior-predictive draws, shape ``(n_draws, n_rows)``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like
+        include_noise : bool, default=True
+            Add observation noise (draws of ``y``); False gives draws of its expectation.
+        n_draws : int or None, default=None
+            Use this many posterior draws, chosen at random without replacement; None uses
+            all of them (chains x draws).
+        random_state : int, Generator or None
+            Seed for the draw subset, the noise and fresh unseen groups; the same seed gives
+            identical draws.
+        """
+        design = self._encode(X)
+        post = self._posterior_arrays()
+        rng = np.random.default_rng(random_state)
+        draw_index = _draw_subset(post.n_draws, n_draws, rng)
+        out = np.empty((len(draw_index), design.X.shape[0]))
+        chunks = predictive_draws(
+            design.X,
+            self._group_index(design),
+            post,
+            new_groups=self._new_groups(),
+            include_noise=include_noise,
+            draw_index=draw_index,
+            rng=rng,
+        )
+        for rows, draws in chunks:
+            out[:, rows] = draws
+        return out
+
+    def predict_interval(
+        self,
+        X: Any,
+        prob: float = 0.9,
+        include_noise: bool = True,
+        random_state: Any = None,
+    ) -> pd.DataFrame:
+        """Central posterior-predictive interval per row.
+
+        Quantiles of the posterior-predictive draws (all of them), computed in row chunks so
+        memory stays bounded however many rows ``X`` has. ``include_noise=False`` gives the
+        credible interval of the expected response instead of a prediction interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``lower`` and ``upper``; the index of ``X`` when it is a DataFrame.
+        """
+        if not isinstance(prob, numbers.Real) or not 0 < prob < 1:
+            raise ValueError(f"prob must be in (0, 1), got {prob!r}")
+        design = self._encode(X)
+        post = self._posterior_arrays()
+        rng = np.random.default_rng(random_state)
+        bounds = np.empty((design.X.shape[0], 2))
+        chunks = predictive_draws(
+            design.X,
+            self._group_index(design),
+            post,
+            new_groups=self._new_groups(),
+            include_noise=include_noise,
+            draw_index=np.arange(post.n_draws),
+            rng=rng,
+        )
+        for rows, draws in chunks:
+            bounds[rows] = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0).T
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(bounds, columns=["lower", "upper"], index=index)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """R^2 of :meth:`predict` (response from ``X`` when the formula names it)."""
@@ -325,6 +450,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
     def _encode(self, X: Any) -> Design:
         check_is_fitted(self)
+        new_groups = self._new_groups()
         if self.formula is None:
             X = X if isinstance(X, pd.DataFrame) else as_2d_frame(X)
             validate_data(self, X, reset=False, skip_check_array=True)
@@ -336,18 +462,39 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         design = self.design_.transform(X)
         if design.group_index is not None and (design.group_index < 0).any():
             unseen = self.design_.unseen_groups(X)
+            column = self.design_.group
             if self.pooling_ == "none":
                 raise ValueError(
-                    f"group(s) {unseen[:10]} in column {self.design_.group!r} were not seen at "
-                    "fit; pooling='none' has no population to predict them from"
+                    f"group(s) {unseen[:10]} in column {column!r} were not seen at fit; "
+                    "pooling='none' has no population to predict them from"
+                )
+            if new_groups == "error":
+                raise ValueError(
+                    f"group(s) {unseen[:10]} in column {column!r} were not seen at fit "
+                    "(new_groups='error'); use new_groups='population' or 'mean' to predict them"
+                )
+            if self.structure_.group_noise:
+                raise ValueError(
+                    f"group(s) {unseen[:10]} in column {column!r} were not seen at fit, and "
+                    "group_noise=True gives them no residual sd to predict with"
                 )
         return design
 
-    def _coefficient_means(self) -> CoefficientMeans:
-        if self.pooling_ == "complete":
-            return CoefficientMeans(by_group=None, shared=self.coef_.to_numpy()[0])
-        shared = None if self.population_coef_ is None else self.population_coef_.to_numpy()
-        return CoefficientMeans(by_group=self.coef_.to_numpy(), shared=shared)
+    def _new_groups(self) -> str:
+        return self._check_choice("new_groups", self.new_groups, NEW_GROUPS)
+
+    @staticmethod
+    def _group_index(design: Design) -> np.ndarray:
+        if design.group_index is None:
+            return np.zeros(design.X.shape[0], dtype=np.int64)
+        return design.group_index
+
+    def _posterior_arrays(self) -> PosteriorArrays:
+        posterior = self.idata_["posterior"].to_dataset()
+        return PosteriorArrays.from_posterior(posterior, self.structure_, self.group_dim_)
+
+    def _moments(self) -> Moments:
+        return moments(self._posterior_arrays(), self._new_groups())
 
     # --- parameter validation ------------------------------------------------------------
 
@@ -399,6 +546,16 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _draw_subset(total: int, n_draws: int | None, rng: np.random.Generator) -> np.ndarray:
+    if n_draws is None:
+        return np.arange(total)
+    if not isinstance(n_draws, numbers.Integral) or isinstance(n_draws, bool) or n_draws <= 0:
+        raise ValueError(f"n_draws must be a positive integer or None, got {n_draws!r}")
+    if n_draws > total:
+        raise ValueError(f"n_draws={n_draws} exceeds the {total} posterior draws available")
+    return np.sort(rng.choice(total, size=n_draws, replace=False))
 
 
 def _seed(random_state: Any) -> int | None:

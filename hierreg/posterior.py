@@ -8,7 +8,7 @@ import xarray as xr
 from hierreg.model import ModelStructure, term_dims
 from hierreg.standardize import Standardization
 
-__all__ = ["finalize_posterior"]
+__all__ = ["add_log_likelihood", "finalize_posterior"]
 
 
 def finalize_posterior(
@@ -60,3 +60,19 @@ def _term_order(structure: ModelStructure, varying_terms, common_terms) -> np.nd
     position[structure.varying_index] = np.arange(len(varying_terms))
     position[structure.common_index] = len(varying_terms) + np.arange(len(common_terms))
     return position
+
+
+def add_log_likelihood(idata: xr.DataTree, pointwise: np.ndarray) -> xr.DataTree:
+    """Store pointwise log-likelihood, shape (chains * draws, rows), as ``log_likelihood/y``."""
+    posterior = idata["posterior"]
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    values = pointwise.reshape(chains, draws, -1)
+    idata["log_likelihood"] = xr.Dataset(
+        {"y": (("chain", "draw", "obs"), values)},
+        coords={
+            "chain": posterior["chain"].values,
+            "draw": posterior["draw"].values,
+            "obs": np.arange(values.shape[2]),
+        },
+    )
+    return idata

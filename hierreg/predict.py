@@ -1,49 +1,205 @@
 """Posterior draws + new design -> predictions, in numpy (no PyMC graph is compiled).
 
-The expected response is linear in the coefficients, so its posterior mean for a row is
-exactly ``x_row @ E[beta_group]``: predictions need only posterior-mean coefficients.
+The expected response is linear in the coefficients, so its posterior mean and variance for
+a row are exact functions of the posterior mean and covariance of that row's coefficients:
+``E[x @ beta] = x @ m`` and ``Var(x @ beta) = x @ C @ x``; the predictive variance adds the
+posterior mean of ``sigma**2``. Draw-based predictions work in row chunks with bounded memory.
+
+Rows of groups unseen at fit (``group_index == -1``) use the population distribution:
+
+* ``"population"``: per posterior draw, a fresh group drawn from ``Normal(mu, tau)``, shared
+  by all rows of that group, so the uncertainty includes the between-group spread;
+* ``"mean"``: the population mean ``mu`` only (as lme4's ``re.form=NA`` does).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
 
-__all__ = ["CoefficientMeans", "predict_mean"]
+from hierreg.model import ModelStructure
+
+__all__ = [
+    "Moments",
+    "PosteriorArrays",
+    "log_likelihood",
+    "moments",
+    "predict_moments",
+    "predictive_draws",
+]
+
+# Working memory for one chunk of draws x rows (float64 elements).
+CHUNK_ELEMENTS = 4_000_000
 
 
 @dataclass(frozen=True)
-class CoefficientMeans:
-    """Posterior-mean coefficients.
+class PosteriorArrays:
+    """Posterior draws flattened over (chain, draw), in data units.
 
     Attributes
     ----------
-    by_group : ndarray of shape (n_groups, n_terms) or None
-        Per-group coefficients; None under complete pooling.
-    shared : ndarray of shape (n_terms,) or None
-        Coefficients for a row whose group is unknown: the pooled coefficients (complete),
-        the population mean for varying terms plus the shared terms (partial); None for
-        pooling ``"none"``, where an unseen group has no sensible coefficients.
+    beta : ndarray of shape (n_draws, n_groups, n_terms)
+        Per-group coefficients (one pseudo-group under complete pooling).
+    population : ndarray of shape (n_draws, n_terms) or None
+        Coefficients of the population: ``mu`` for varying terms, shared values for the rest.
+    tau : ndarray of shape (n_draws, n_terms) or None
+        Between-group sd per term (0 for shared terms).
+    sigma : ndarray of shape (n_draws,) or (n_draws, n_groups)
     """
 
-    by_group: np.ndarray | None
-    shared: np.ndarray | None
+    beta: np.ndarray
+    population: np.ndarray | None
+    tau: np.ndarray | None
+    sigma: np.ndarray
+
+    @classmethod
+    def from_posterior(cls, posterior: xr.Dataset, structure: ModelStructure, gdim: str):
+        def flat(name, dims):
+            return (
+                posterior[name]
+                .transpose("chain", "draw", *dims)
+                .values.reshape(-1, *[posterior.sizes[d] for d in dims])
+            )
+
+        n_terms = len(structure.varying)
+        if structure.pooling == "complete":
+            beta = flat("beta", ["term"])[:, None, :]
+            return cls(beta=beta, population=beta[:, 0, :], tau=None, sigma=flat("sigma", []))
+        beta = flat("beta", [gdim, "term"])
+        sigma = flat("sigma", [gdim] if structure.group_noise else [])
+        if structure.pooling == "none":
+            return cls(beta=beta, population=None, tau=None, sigma=sigma)
+        var_dim = "term" if not len(structure.common_index) else "varying_term"
+        population = np.empty((beta.shape[0], n_terms))
+        tau = np.zeros((beta.shape[0], n_terms))
+        population[:, structure.varying_index] = flat("mu", [var_dim])
+        tau[:, structure.varying_index] = flat("tau", [var_dim])
+        if len(structure.common_index):
+            population[:, structure.common_index] = flat("beta_common", ["common_term"])
+        return cls(beta=beta, population=population, tau=tau, sigma=sigma)
+
+    @property
+    def n_draws(self) -> int:
+        return self.beta.shape[0]
 
 
-def predict_mean(
-    X: np.ndarray, group_index: np.ndarray | None, coef: CoefficientMeans
-) -> np.ndarray:
-    """Posterior mean of the expected response for each row.
+@dataclass(frozen=True)
+class Moments:
+    """Posterior mean and covariance of each group's coefficients, and of a new group's."""
 
-    Rows with ``group_index == -1`` (a group unseen at fit) use ``coef.shared``; the caller
-    has already checked that this is allowed.
+    mean: np.ndarray  # (n_groups, n_terms)
+    cov: np.ndarray  # (n_groups, n_terms, n_terms)
+    noise_var: np.ndarray  # (n_groups,) posterior mean of sigma**2
+    new_mean: np.ndarray | None  # (n_terms,)
+    new_cov: np.ndarray | None  # (n_terms, n_terms)
+    new_noise_var: float | None
+
+
+def _mean_cov(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance over axis 0 of draws with shape (S, ..., P)."""
+    mean = draws.mean(axis=0)
+    centred = draws - mean
+    cov = np.einsum("s...i,s...j->...ij", centred, centred) / draws.shape[0]
+    return mean, cov
+
+
+def moments(post: PosteriorArrays, new_groups: str | None) -> Moments:
+    """Exact posterior moments for predictions; ``new_groups`` as in the module docstring."""
+    mean, cov = _mean_cov(post.beta)
+    n_groups = post.beta.shape[1]
+    sigma2 = post.sigma**2
+    noise_var = np.full(n_groups, sigma2.mean()) if sigma2.ndim == 1 else sigma2.mean(axis=0)
+    new_mean = new_cov = new_noise = None
+    if post.population is not None and new_groups in ("population", "mean"):
+        new_mean, new_cov = _mean_cov(post.population)
+        if new_groups == "population" and post.tau is not None:
+            # Var(mu + tau * z) = Cov(mu) + diag(E[tau^2]) for z ~ N(0, 1) independent
+            new_cov = new_cov + np.diag((post.tau**2).mean(axis=0))
+        new_noise = float(sigma2.mean()) if sigma2.ndim == 1 else None
+    return Moments(mean, cov, noise_var, new_mean, new_cov, new_noise)
+
+
+def predict_moments(
+    X: np.ndarray, group_index: np.ndarray, m: Moments, include_noise: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior-predictive mean and variance per row (exact, no draws).
+
+    Rows with a negative ``group_index`` (unseen groups) use ``m.new_mean``/``m.new_cov``.
     """
-    if coef.by_group is None:
-        return X @ coef.shared
+    mean = np.empty(X.shape[0])
+    var = np.empty(X.shape[0])
     seen = group_index >= 0
-    out = np.empty(X.shape[0])
-    out[seen] = np.einsum("ij,ij->i", X[seen], coef.by_group[group_index[seen]])
-    if not seen.all():
-        out[~seen] = X[~seen] @ coef.shared
+    for rows in _chunks(np.flatnonzero(seen), X.shape[1] ** 2):
+        x, g = X[rows], group_index[rows]
+        mean[rows] = np.einsum("ij,ij->i", x, m.mean[g])
+        var[rows] = np.einsum("ij,ijk,ik->i", x, m.cov[g], x)
+        if include_noise:
+            var[rows] += m.noise_var[g]
+    unseen = np.flatnonzero(~seen)
+    if len(unseen):
+        x = X[unseen]
+        mean[unseen] = x @ m.new_mean
+        var[unseen] = np.einsum("ij,jk,ik->i", x, m.new_cov, x)
+        if include_noise:
+            var[unseen] += m.new_noise_var
+    return mean, np.maximum(var, 0.0)
+
+
+def predictive_draws(
+    X: np.ndarray,
+    group_index: np.ndarray,
+    post: PosteriorArrays,
+    *,
+    new_groups: str | None,
+    include_noise: bool,
+    draw_index: np.ndarray,
+    rng: np.random.Generator,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(rows, draws)`` chunks: ``draws`` has shape (len(draw_index), len(rows)).
+
+    ``group_index`` is ``-1 - k`` for a row of the k-th distinct unseen group; each unseen
+    group gets one fresh coefficient vector per draw, shared by its rows.
+    """
+    beta = post.beta[draw_index]
+    n_draws = len(draw_index)
+    n_unseen = int(-group_index.min()) if (group_index < 0).any() else 0
+    if n_unseen:
+        population = post.population[draw_index]
+        fresh = np.repeat(population[:, None, :], n_unseen, axis=1)
+        if new_groups == "population":
+            z = rng.standard_normal((n_draws, n_unseen, population.shape[1]))
+            fresh = fresh + post.tau[draw_index][:, None, :] * z
+        beta = np.concatenate([beta, fresh], axis=1)
+    index = np.where(group_index < 0, post.beta.shape[1] - 1 - group_index, group_index)
+    sigma = post.sigma[draw_index]
+    for rows in _chunks(np.arange(X.shape[0]), n_draws * X.shape[1]):
+        g = index[rows]
+        eta = np.einsum("ij,sij->si", X[rows], beta[:, g, :])
+        if include_noise:
+            scale = sigma[:, None] if sigma.ndim == 1 else sigma[:, g]
+            eta = eta + scale * rng.standard_normal(eta.shape)
+        yield rows, eta
+
+
+def _chunks(rows: np.ndarray, per_row: int) -> Iterator[np.ndarray]:
+    size = max(1, CHUNK_ELEMENTS // max(per_row, 1))
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def log_likelihood(
+    X: np.ndarray, y: np.ndarray, group_index: np.ndarray, post: PosteriorArrays
+) -> np.ndarray:
+    """Pointwise Normal log-likelihood, shape (n_draws, n_rows), computed in row chunks."""
+    out = np.empty((post.n_draws, X.shape[0]))
+    g_all = np.zeros(X.shape[0], dtype=int) if group_index is None else group_index
+    for rows in _chunks(np.arange(X.shape[0]), post.n_draws * X.shape[1]):
+        g = g_all[rows]
+        eta = np.einsum("ij,sij->si", X[rows], post.beta[:, g, :])
+        sigma = post.sigma[:, None] if post.sigma.ndim == 1 else post.sigma[:, g]
+        z = (y[rows] - eta) / sigma
+        out[:, rows] = -0.5 * z**2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
     return out
