@@ -44,6 +44,7 @@ def _run_radon(args: argparse.Namespace) -> int:
     from hierreg.radon import fit_radon, format_result
 
     summary = []
+    fits = {}
     for pooling in ("complete", "none", "partial"):
         print(f"fitting pooling={pooling!r} ...", flush=True)
         with warnings.catch_warnings(record=True) as caught:
@@ -61,6 +62,7 @@ def _run_radon(args: argparse.Namespace) -> int:
             if issubclass(w.category, SamplingWarning):
                 print(f"  warning: {w.message}", flush=True)
         est = result.estimator
+        fits[pooling] = est
         summary.append(
             {
                 "pooling": pooling,
@@ -70,12 +72,35 @@ def _run_radon(args: argparse.Namespace) -> int:
                 "counties": result.county_coefficients().to_dict(orient="index"),
             }
         )
+    _print_comparison(fits, summary)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / "results.json"
         path.write_text(json.dumps(summary, indent=2, default=float))
         print(f"wrote {path}")
     return 0
+
+
+def _print_comparison(fits: dict, summary: list[dict]) -> None:
+    """LOO (ArviZ) and posterior-predictive RMSD of the three pooling modes."""
+    from hierreg import compare, posterior_predictive_rmsd
+    from hierreg.datasets import load_radon
+
+    df = load_radon()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Pareto-k notes are in the table
+        table = compare(fits)
+    rmsd = {name: float(posterior_predictive_rmsd(est, df).mean()) for name, est in fits.items()}
+    print("== model comparison (PSIS-LOO; RMSD of expected vs observed log radon) ==")
+    print(f"  {'pooling':9s} {'elpd':>9s} {'se':>6s} {'weight':>7s} {'RMSD':>7s}")
+    for name, row in table.iterrows():
+        print(
+            f"  {name:9s} {row['elpd']:9.1f} {row['se']:6.1f} {row['weight']:7.2f} "
+            f"{rmsd[name]:7.3f}"
+        )
+    for entry in summary:
+        entry["loo_elpd"] = float(table.loc[entry["pooling"], "elpd"])
+        entry["rmsd"] = rmsd[entry["pooling"]]
 
 
 def main(argv: list[str] | None = None) -> int:

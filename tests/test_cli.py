@@ -30,7 +30,9 @@ def test_radon_command_prints_a_table_per_mode(tmp_path, capsys):
         assert out.count(county) == 3
     for field in ("fit time (s)", "divergences ", "max R-hat ", "floor effect"):
         assert out.count(f"  {field}") == 3, field
+    assert "== model comparison" in out
     results = json.loads((tmp_path / "results.json").read_text())
+    assert all(r["rmsd"] > 0 and r["loo_elpd"] < 0 for r in results)
     assert [r["pooling"] for r in results] == ["complete", "none", "partial"]
     assert results[0]["floor_effect"] == pytest.approx(-0.586, abs=0.03)
     assert set(results[2]["counties"]) == {"CASS", "CROW WING", "FREEBORN"}
