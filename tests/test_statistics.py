@@ -70,3 +70,51 @@ def test_partial_pooling_beats_no_pooling_on_small_groups():
         est = _fit(frame, pooling=pooling)
         errors[pooling] = float(((est.coef_.loc[truth.index] - truth) ** 2).to_numpy().mean())
     assert errors["partial"] < 0.7 * errors["none"]
+
+
+N_SIMULATIONS = 12
+CHEAP = dict(draws=250, tune=250, chains=2, progressbar=False, target_accept=0.9)
+
+
+def _inside(draws, truth, prob=0.9):
+    lo, hi = _interval(draws, prob)
+    truth = np.asarray(truth)
+    return ((lo.values <= truth) & (truth <= hi.values)).ravel()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pooling", ["complete", "none", "partial"])
+def test_interval_coverage_over_repeated_simulations(pooling):
+    """Simulate from known parameters many times; 90% intervals must cover ~90% of them.
+
+    Counted per simulation: complete -> intercept, slope, sigma; none -> every group's two
+    coefficients (independent given the data) and sigma; partial -> mu (2) and sigma.
+    The count must lie inside the central 99.9% binomial range for 90% coverage.
+    """
+    hits = []
+    for rep in range(N_SIMULATIONS):
+        if pooling == "complete":
+            frame, truth = simulate_groups(n_groups=1, n_per_group=40, tau=(0, 0), seed=1000 + rep)
+        else:
+            frame, truth = simulate_groups(n_groups=6, n_per_group=12, seed=2000 + rep)
+        est = _fit_cheap(frame, pooling, seed=rep)
+        post = est.idata_["posterior"]
+        hits.append(_inside(post["sigma"], 0.5))
+        if pooling == "complete":
+            hits.append(_inside(post["beta"], truth.iloc[0].to_numpy()))
+        elif pooling == "none":
+            hits.append(_inside(post["beta"], truth.loc[post["g"].values].to_numpy()))
+        else:
+            hits.append(_inside(post["mu"], [1.0, -0.5]))
+    inside = np.concatenate(hits)
+    low, high = stats.binom.ppf([0.0005, 0.9995], inside.size, 0.9)
+    assert low <= inside.sum() <= high, (inside.sum(), inside.size)
+
+
+def _fit_cheap(frame, pooling, seed):
+    est = HierarchicalLinearRegression(
+        "y ~ x", group="g", pooling=pooling, random_state=seed, **CHEAP
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        return est.fit(frame)
