@@ -7,6 +7,8 @@ groups), so encodings are never re-fitted at predict time.
 
 from __future__ import annotations
 
+import io
+import pickle
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from formulae import design_matrices
+from formulae.environment import Environment
+from formulae.terms.call import ENCODINGS, TRANSFORMS
 from sklearn.exceptions import DataConversionWarning
 
 __all__ = ["Design", "DesignSpec", "as_2d_frame", "build_design", "normalize_formula"]
@@ -76,6 +80,29 @@ class DesignSpec:
     n_columns: int = 0
     _common: Any = field(default=None, repr=False)
 
+    def __getstate__(self) -> dict:
+        """Pickle without formulae's evaluation environment (it holds module objects).
+
+        The captured environment holds the calling frame (module objects and the training
+        frame itself); it is rebuilt on unpickling from formulae's transforms and this
+        module's globals, which is what formula calls such as ``np.log(x)`` resolve against.
+        """
+        state = dict(self.__dict__)
+        common = _without_training_values(state.pop("_common"))
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer)
+        pickler.persistent_id = lambda obj: "env" if isinstance(obj, Environment) else None
+        pickler.dump(common)
+        state["_common_pickle"] = buffer.getvalue()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        unpickler = pickle.Unpickler(io.BytesIO(state.pop("_common_pickle")))
+        unpickler.persistent_load = lambda token: _formula_environment()
+        state["_common"] = unpickler.load()
+        self.__dict__.update(state)
+
     @property
     def group_name(self) -> str:
         """Name used for the group dimension in the model's coordinates."""
@@ -126,6 +153,48 @@ class DesignSpec:
         except ValueError as err:
             raise ValueError(f"cannot encode X with the fitted formula: {err}") from None
         return matrix.reshape(len(frame), len(self.terms))
+
+
+# Attributes where formulae keeps the training values; new data never reads them.
+_TRAINING_VALUE_ATTRIBUTES = ("data", "design_matrix", "value", "_intermediate_data")
+
+
+def _without_training_values(common: Any) -> Any:
+    """A copy of a formulae matrix without the training rows it carries (terms, components)."""
+    if common is None:
+        return None
+    environments: dict[int, Environment] = {}
+
+    def keep_environment(obj: Any) -> int | None:
+        if isinstance(obj, Environment):
+            environments[id(obj)] = obj
+            return id(obj)
+        return None
+
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer)
+    pickler.persistent_id = keep_environment
+    pickler.dump(common)  # a deep copy that shares (does not copy) the environments
+    unpickler = pickle.Unpickler(io.BytesIO(buffer.getvalue()))
+    unpickler.persistent_load = environments.__getitem__
+    common = unpickler.load()
+    stack = [common, *common.terms.values()]
+    while stack:
+        obj = stack.pop()
+        for attr in _TRAINING_VALUE_ATTRIBUTES:
+            if attr in getattr(obj, "__dict__", {}):
+                setattr(obj, attr, None)
+        stack.extend(getattr(obj, "components", []) or [])
+    return common
+
+
+def _formula_environment() -> Environment:
+    """A formulae environment like the one captured at fit, without the captured locals.
+
+    formulae's own transforms and encodings (``C``, ``scale``, ...) first, then this
+    module's globals (``np``, ``pd``, builtins), which formula calls resolve against.
+    """
+    return Environment([{**TRANSFORMS, **ENCODINGS}, dict(globals())])
 
 
 def normalize_formula(formula: str) -> tuple[str | None, str]:

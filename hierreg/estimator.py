@@ -257,10 +257,9 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             pooling = "complete"
         if pooling == "complete" and self.group_noise:
             raise ValueError("group_noise=True needs groups: use pooling='none' or 'partial'")
-        group = None if pooling == "complete" else self.group
-        if self.formula is None and self.group is not None and pooling == "complete":
-            group = self.group  # drop the group column from the numeric features
-        design = build_design(X, y, formula=self.formula, group=group)
+        # complete pooling ignores groups, but array input must still drop the group column
+        keep_group = pooling != "complete" or self.formula is None
+        design = build_design(X, y, formula=self.formula, group=self.group if keep_group else None)
         if pooling == "complete":
             design = Design(design.X, design.y, None, _without_groups(design.spec))
         n_groups = 0 if design.spec.groups is None else len(design.spec.groups)
