@@ -78,7 +78,46 @@ def _run_radon(args: argparse.Namespace) -> int:
         path = args.out / "results.json"
         path.write_text(json.dumps(summary, indent=2, default=float))
         print(f"wrote {path}")
+        for figure in _write_figures(fits, args.out):
+            print(f"wrote {figure}")
     return 0
+
+
+def _write_figures(fits: dict, out: Path) -> list[Path]:
+    """The notebook's figures: shrinkage, three counties' regression lines, forest plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hierreg import plots
+    from hierreg.datasets import load_radon
+    from hierreg.radon import RADON_COUNTIES
+
+    paths = []
+    ax = plots.shrinkage(fits["none"], fits["partial"])
+    paths.append(_save(ax.figure, out / "shrinkage.png", plt))
+    axes = plots.group_lines(
+        fits["complete"],
+        fits["none"],
+        fits["partial"],
+        groups=RADON_COUNTIES,
+        x="floor",
+        data=load_radon(),
+    )
+    paths.append(_save(axes[0].figure, out / "county_lines.png", plt))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 10), sharex=True)
+    plots.forest(fits["none"], ax=left)
+    plots.forest(fits["partial"], ax=right)
+    paths.append(_save(fig, out / "forest_intercepts.png", plt))
+    return paths
+
+
+def _save(fig, path: Path, plt) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _print_comparison(fits: dict, summary: list[dict]) -> None:

@@ -134,7 +134,8 @@ def warn_if_unconverged(diagnostics: Mapping[str, Any]) -> None:
     if problems:
         warnings.warn(
             "sampling may not have converged: " + "; ".join(problems) + ". Consider more "
-            "draws/tune, a higher target_accept, or parametrization='noncentered'.",
+            "draws/tune or a higher target_accept (partial pooling: or the other "
+            "parametrization).",
             SamplingWarning,
             stacklevel=3,
         )

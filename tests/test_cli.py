@@ -31,6 +31,8 @@ def test_radon_command_prints_a_table_per_mode(tmp_path, capsys):
     for field in ("fit time (s)", "divergences ", "max R-hat ", "floor effect"):
         assert out.count(f"  {field}") == 3, field
     assert "== model comparison" in out
+    for figure in ("shrinkage.png", "county_lines.png", "forest_intercepts.png"):
+        assert (tmp_path / figure).stat().st_size > 10_000
     results = json.loads((tmp_path / "results.json").read_text())
     assert all(r["rmsd"] > 0 and r["loo_elpd"] < 0 for r in results)
     assert [r["pooling"] for r in results] == ["complete", "none", "partial"]
