@@ -196,10 +196,16 @@ def log_likelihood(
     """Pointwise Normal log-likelihood, shape (n_draws, n_rows), computed in row chunks."""
     out = np.empty((post.n_draws, X.shape[0]))
     g_all = np.zeros(X.shape[0], dtype=int) if group_index is None else group_index
+    log_norm = 0.5 * np.log(2 * np.pi)
     for rows in _chunks(np.arange(X.shape[0]), post.n_draws * X.shape[1]):
         g = g_all[rows]
-        eta = np.einsum("ij,sij->si", X[rows], post.beta[:, g, :])
+        resid = np.broadcast_to(y[rows], (post.n_draws, len(rows))).copy()
+        for k in range(X.shape[1]):  # column by column: no (draws, rows, terms) temporary
+            resid -= post.beta[:, g, k] * X[rows, k]
         sigma = post.sigma[:, None] if post.sigma.ndim == 1 else post.sigma[:, g]
-        z = (y[rows] - eta) / sigma
-        out[:, rows] = -0.5 * z**2 - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+        resid /= sigma
+        np.square(resid, out=resid)
+        resid *= -0.5
+        resid -= np.log(sigma) + log_norm
+        out[:, rows] = resid
     return out
