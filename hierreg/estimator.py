@@ -381,20 +381,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             Seed for the draw subset, the noise and fresh unseen groups; the same seed gives
             identical draws.
         """
-        design = self._encode(X)
-        post = self._posterior_arrays()
-        rng = np.random.default_rng(random_state)
-        draw_index = _draw_subset(post.n_draws, n_draws, rng)
-        out = np.empty((len(draw_index), design.X.shape[0]))
-        chunks = predictive_draws(
-            design.X,
-            self._group_index(design),
-            post,
-            new_groups=self._new_groups(),
-            include_noise=include_noise,
-            draw_index=draw_index,
-            rng=rng,
-        )
+        chunks, n_rows, n_used = self._draw_chunks(X, include_noise, n_draws, random_state)
+        out = np.empty((n_used, n_rows))
         for rows, draws in chunks:
             out[:, rows] = draws
         return out
@@ -419,19 +407,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         """
         if not isinstance(prob, numbers.Real) or not 0 < prob < 1:
             raise ValueError(f"prob must be in (0, 1), got {prob!r}")
-        design = self._encode(X)
-        post = self._posterior_arrays()
-        rng = np.random.default_rng(random_state)
-        bounds = np.empty((design.X.shape[0], 2))
-        chunks = predictive_draws(
-            design.X,
-            self._group_index(design),
-            post,
-            new_groups=self._new_groups(),
-            include_noise=include_noise,
-            draw_index=np.arange(post.n_draws),
-            rng=rng,
-        )
+        chunks, n_rows, _ = self._draw_chunks(X, include_noise, None, random_state)
+        bounds = np.empty((n_rows, 2))
         for rows, draws in chunks:
             bounds[rows] = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0).T
         index = X.index if isinstance(X, pd.DataFrame) else None
@@ -478,6 +455,23 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                     "group_noise=True gives them no residual sd to predict with"
                 )
         return design
+
+    def _draw_chunks(self, X, include_noise, n_draws, random_state):
+        """(iterator of (rows, draws) chunks, number of rows, number of draws used)."""
+        design = self._encode(X)
+        post = self._posterior_arrays()
+        rng = np.random.default_rng(random_state)
+        draw_index = _draw_subset(post.n_draws, n_draws, rng)
+        chunks = predictive_draws(
+            design.X,
+            self._group_index(design),
+            post,
+            new_groups=self._new_groups(),
+            include_noise=include_noise,
+            draw_index=draw_index,
+            rng=rng,
+        )
+        return chunks, design.X.shape[0], len(draw_index)
 
     def _new_groups(self) -> str:
         return self._check_choice("new_groups", self.new_groups, NEW_GROUPS)

@@ -56,3 +56,15 @@ def radon_fits(radon):
         )
         fits[pooling] = fit_quietly(est, radon)
     return fits
+
+
+@pytest.fixture
+def no_sampling(monkeypatch):
+    """Fail the test if a PyMC model is built or sampled (errors must come first)."""
+    import hierreg.estimator as estimator_module
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a PyMC model was built or sampled")
+
+    monkeypatch.setattr(estimator_module, "build_model", fail)
+    monkeypatch.setattr(estimator_module, "sample_posterior", fail)

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-import hierreg.estimator as estimator_module
 from hierreg import HierarchicalLinearRegression, SamplingWarning
 from tests.conftest import FAST, fit_quietly
 
@@ -220,15 +219,6 @@ def test_convergence_warning_with_too_few_draws(simulated):
 
 
 # --- errors before sampling ---------------------------------------------------------------
-
-
-@pytest.fixture
-def no_sampling(monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("sampling started")
-
-    monkeypatch.setattr(estimator_module, "sample_posterior", fail)
-    monkeypatch.setattr(estimator_module, "build_model", fail)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ import pytest
 import scipy.sparse
 from sklearn.exceptions import NotFittedError
 
-import hierreg.estimator as estimator_module
 from hierreg import HierarchicalLinearRegression, SamplingWarning
 from tests.conftest import FAST, simulate_groups
 
@@ -230,15 +229,6 @@ def fitted():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
         return est.fit(BASE)
-
-
-@pytest.fixture
-def no_sampling(monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("a PyMC model was built or sampled")
-
-    monkeypatch.setattr(estimator_module, "build_model", fail)
-    monkeypatch.setattr(estimator_module, "sample_posterior", fail)
 
 
 def test_the_table_is_large_enough():
