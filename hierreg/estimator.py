@@ -280,7 +280,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
         idata, seconds = sample_posterior(model, settings)
         gdim = group_dim(design)
-        idata = finalize_posterior(idata, structure, units, design.y, gdim)
+        idata = finalize_posterior(idata, structure, units, design.y, gdim, design.spec.groups)
         if self.store_log_likelihood:
             post = PosteriorArrays.from_posterior(idata["posterior"].to_dataset(), structure, gdim)
             add_log_likelihood(idata, log_likelihood(design.X, design.y, design.group_index, post))

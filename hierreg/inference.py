@@ -9,11 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import arviz_stats as azs
 import numpy as np
 import pymc as pm
 import xarray as xr
 from sklearn.exceptions import ConvergenceWarning
+
+from hierreg.mcmc_stats import convergence_statistics
 
 __all__ = [
     "SAMPLERS",
@@ -90,11 +91,13 @@ def convergence_diagnostics(
     seconds: float | None = None,
     var_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Max R-hat, min bulk/tail ESS and the number of divergences (ArviZ).
+    """Max R-hat, min bulk/tail ESS and the number of divergences.
 
     Over the posterior variables ``var_names`` (default: all). Like PyMC's own checks, the
     estimator passes the sampled parameters: quantities derived from them afterwards add
-    cost, not information.
+    cost, not information. R-hat is ArviZ's default (rank-normalised split R-hat), the ESS
+    are ArviZ's bulk and tail ESS, computed by :mod:`hierreg.mcmc_stats` over all
+    parameters at once (the same numbers, several times faster).
 
     R-hat is NaN with a single chain. ``sampling_seconds`` is the sampler's own time for
     tuning and drawing; ``seconds`` (compilation included) is recorded as
@@ -103,22 +106,32 @@ def convergence_diagnostics(
     posterior = idata["posterior"].to_dataset()
     if var_names is not None:
         posterior = posterior[list(var_names)]
-    n_chains = posterior.sizes["chain"]
-    rhat = _extreme(azs.rhat(posterior), np.nanmax) if n_chains > 1 else float("nan")
-    ess_bulk = _extreme(azs.ess(posterior, method="bulk"), np.nanmin)
-    ess_tail = _extreme(azs.ess(posterior, method="tail"), np.nanmin)
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    stats = convergence_statistics(_stack_parameters(posterior))
     diverging = idata["sample_stats"]["diverging"].values if "sample_stats" in idata else None
     n_div = int(np.asarray(diverging).sum()) if diverging is not None else 0
     return {
-        "max_rhat": rhat,
-        "min_ess_bulk": ess_bulk,
-        "min_ess_tail": ess_tail,
+        "max_rhat": _extreme(stats["rhat"], np.nanmax),
+        "min_ess_bulk": _extreme(stats["ess_bulk"], np.nanmin),
+        "min_ess_tail": _extreme(stats["ess_tail"], np.nanmin),
         "divergences": n_div,
         "chains": int(n_chains),
-        "draws": int(posterior.sizes["draw"]),
+        "draws": int(n_draws),
         "sampling_seconds": float(idata["posterior"].attrs.get("sampling_time", np.nan)),
         "sample_call_seconds": seconds,
     }
+
+
+def _stack_parameters(posterior: xr.Dataset) -> np.ndarray:
+    """All scalar parameters of ``posterior`` as one (parameters, chains, draws) array."""
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    blocks = [
+        np.moveaxis(var.transpose("chain", "draw", ...).values, (0, 1), (-2, -1)).reshape(
+            -1, chains, draws
+        )
+        for var in posterior.data_vars.values()
+    ]
+    return np.concatenate(blocks) if blocks else np.empty((0, chains, draws))
 
 
 def warn_if_unconverged(diagnostics: Mapping[str, Any]) -> None:
@@ -141,11 +154,7 @@ def warn_if_unconverged(diagnostics: Mapping[str, Any]) -> None:
         )
 
 
-def _extreme(result: Any, reduce) -> float:
-    values = [np.asarray(v).ravel() for v in result.data_vars.values()]
-    values = [v for v in values if v.size]
-    if not values:
+def _extreme(values: np.ndarray, reduce) -> float:
+    if not values.size or np.isnan(values).all():
         return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(reduce(np.concatenate(values)))
+    return float(reduce(values))

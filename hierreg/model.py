@@ -15,6 +15,13 @@ Free parameters (coordinates carry the real group labels and term names):
   coefficients themselves (centred); ``beta_common`` for the shared terms;
 * ``sigma``: residual sd, scalar or per group (``group_noise=True``);
 * ``y``: the observed response, dims ``obs``.
+
+Group-by-term parameters (``beta``/``beta_varying`` without pooling, ``z`` or centred
+``beta`` with partial pooling) are sampled as one flat vector, dims ``group_term``, term-major
+(term ``j`` of group ``g`` at ``j * n_groups + g``): every term's group coefficients are then
+a contiguous 1-D slice, which is what a hand-written model uses. A ``(group, term)`` matrix
+sliced by column compiles to about 40% more LLVM code and samples about 15% slower with
+nutpie (radon, measured). :func:`unflatten` gives the ``(<group>, term)`` array back.
 """
 
 from __future__ import annotations
@@ -28,11 +35,30 @@ import pytensor.tensor as pt
 from hierreg.design import Design
 from hierreg.priors import DefaultPriors
 
-__all__ = ["ModelStructure", "build_model", "POOLING_MODES", "PARAMETRIZATIONS"]
+__all__ = [
+    "FLAT_DIM",
+    "ModelStructure",
+    "build_model",
+    "unflatten",
+    "POOLING_MODES",
+    "PARAMETRIZATIONS",
+]
 
 POOLING_MODES = ("complete", "none", "partial")
 PARAMETRIZATIONS = ("noncentered", "centered")
-RESERVED = {"beta", "beta_varying", "beta_common", "mu", "tau", "z", "sigma", "y", "obs"}
+FLAT_DIM = "group_term"
+RESERVED = {
+    "beta",
+    "beta_varying",
+    "beta_common",
+    "mu",
+    "tau",
+    "z",
+    "sigma",
+    "y",
+    "obs",
+    FLAT_DIM,
+}
 
 
 @dataclass(frozen=True)
@@ -91,6 +117,7 @@ def build_model(design: Design, structure: ModelStructure, priors: DefaultPriors
         coords[gdim] = list(spec.groups)
         coords[var_dim] = list(terms[var_idx])
         coords[com_dim] = list(terms[com_idx])
+        coords[FLAT_DIM] = np.arange(len(spec.groups) * len(var_idx))
 
     with pm.Model(coords=coords) as model:
         if structure.pooling == "complete":
@@ -99,8 +126,9 @@ def build_model(design: Design, structure: ModelStructure, priors: DefaultPriors
         else:
             g = design.group_index
             name = "beta" if len(com_idx) == 0 else "beta_varying"
-            beta_var = _varying_coefficients(structure, priors, var_idx, name, var_dim, gdim)
-            eta = _group_linear_predictor(X, g, beta_var, var_idx)
+            n_groups = len(spec.groups)
+            columns = _varying_coefficients(structure, priors, var_idx, name, var_dim, n_groups)
+            eta = _group_linear_predictor(X, g, columns, var_idx)
             if len(com_idx):
                 beta_com = pm.Normal(
                     "beta_common",
@@ -116,28 +144,40 @@ def build_model(design: Design, structure: ModelStructure, priors: DefaultPriors
     return model
 
 
-def _group_linear_predictor(X, g, beta_var, var_idx):
-    """``sum_k X[:, k] * beta_var[g, k]`` built term by term, as one would by hand.
+def unflatten(values: np.ndarray, n_groups: int) -> np.ndarray:
+    """``(..., n_terms * n_groups)`` term-major draws -> ``(..., n_groups, n_terms)``."""
+    n_terms = values.shape[-1] // n_groups
+    stacked = values.reshape(*values.shape[:-1], n_terms, n_groups)
+    return np.swapaxes(stacked, -1, -2)
 
-    1-D gathers differentiate faster than a 2-D one, and an all-ones column (the intercept)
-    needs no multiplication: the graph stays as small as a hand-written one.
+
+def _group_linear_predictor(X, g, columns, var_idx):
+    """``sum_k X[:, k] * columns[k][g]``, as one would write it by hand.
+
+    An all-ones column (the intercept) needs no multiplication: the graph stays as small as
+    a hand-written one.
     """
     eta = 0.0
-    for j, k in enumerate(var_idx):
-        column = beta_var[:, j][g]
-        eta = eta + (column if np.all(X[:, k] == 1.0) else X[:, k] * column)
+    for column, k in zip(columns, var_idx, strict=True):
+        gathered = column[g]
+        eta = eta + (gathered if np.all(X[:, k] == 1.0) else X[:, k] * gathered)
     return eta
 
 
-def _varying_coefficients(structure, priors, var_idx, name, var_dim, gdim):
-    """Per-group coefficients of the varying terms, shape (n_groups, n_varying)."""
+def _varying_coefficients(structure, priors, var_idx, name, var_dim, n_groups):
+    """Per-group coefficients of the varying terms: one 1-D tensor (n_groups,) per term."""
+    n_var = len(var_idx)
     loc, scale = priors.loc[var_idx], priors.scale[var_idx]
-    dims = (gdim, var_dim)
+    term_of = np.repeat(np.arange(n_var), n_groups)  # term of each flat position
+
+    def columns(flat):
+        return [flat[j * n_groups : (j + 1) * n_groups] for j in range(n_var)]
+
     if structure.pooling == "none":
-        return pm.Normal(name, mu=loc, sigma=scale, dims=dims)
+        return columns(pm.Normal(name, mu=loc[term_of], sigma=scale[term_of], dims=FLAT_DIM))
     mu = pm.Normal("mu", mu=loc, sigma=scale, dims=var_dim)
     tau = pm.HalfNormal("tau", sigma=priors.group_sd_scale[var_idx], dims=var_dim)
     if structure.parametrization == "centered":
-        return pm.Normal(name, mu=mu, sigma=tau, dims=dims)
-    z = pm.Normal("z", mu=0.0, sigma=1.0, dims=dims)
-    return mu + tau * z
+        return columns(pm.Normal(name, mu=mu[term_of], sigma=tau[term_of], dims=FLAT_DIM))
+    z = columns(pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM))
+    return [mu[j] + tau[j] * z[j] for j in range(n_var)]

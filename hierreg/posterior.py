@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import xarray as xr
 
-from hierreg.model import ModelStructure, term_dims
+from hierreg.model import FLAT_DIM, ModelStructure, term_dims, unflatten
 from hierreg.standardize import Standardization
 
 __all__ = ["add_log_likelihood", "finalize_posterior"]
@@ -17,14 +19,20 @@ def finalize_posterior(
     standardization: Standardization,
     y: np.ndarray,
     group_dim: str,
+    groups: Sequence | None,
 ) -> xr.DataTree:
     """Map draws back to data units and add ``beta`` with dims ``(<group>, term)``.
 
-    Under partial pooling (non-centred) ``beta = mu + tau * z``; when only some terms vary,
-    ``beta`` joins the varying and the shared coefficients. ``observed_data`` gets the
-    response in data units. Modifies and returns ``idata``.
+    Group-by-term parameters sampled flat (dims ``group_term``) get dims ``(<group>, term)``
+    with coordinates ``groups`` (``None`` under complete pooling). Under partial pooling
+    (non-centred) ``beta = mu + tau * z``; when only some terms vary, ``beta`` joins the
+    varying and the shared coefficients. ``observed_data`` gets the response in data units.
+    Modifies and returns ``idata``.
     """
     posterior = idata["posterior"].to_dataset()
+    if groups is not None:
+        terms = np.array(standardization.terms, dtype=object)
+        posterior = _unflatten_group_terms(posterior, structure, group_dim, groups, terms)
     attrs = dict(posterior.attrs)
     restored = standardization.restore(posterior)
     if structure.pooling != "complete" and "beta" not in restored:
@@ -36,6 +44,23 @@ def finalize_posterior(
         observed["y"] = (observed["y"].dims, np.asarray(y, dtype=float))
         idata["observed_data"] = observed
     return idata
+
+
+def _unflatten_group_terms(
+    posterior: xr.Dataset, structure: ModelStructure, group_dim: str, groups, terms
+) -> xr.Dataset:
+    """Flat ``group_term`` draws (see :mod:`hierreg.model`) -> dims ``(<group>, term)``."""
+    flat = [name for name, var in posterior.data_vars.items() if FLAT_DIM in var.dims]
+    if not flat:
+        return posterior
+    var_dim, _ = term_dims(structure)
+    out = posterior.drop_vars([*flat, FLAT_DIM]).assign_coords(
+        {group_dim: list(groups), var_dim: list(terms[structure.varying_index])}
+    )
+    for name in flat:
+        values = posterior[name].transpose("chain", "draw", FLAT_DIM).values
+        out[name] = (("chain", "draw", group_dim, var_dim), unflatten(values, len(groups)))
+    return out
 
 
 def _assemble_beta(posterior: xr.Dataset, structure: ModelStructure, group_dim: str):

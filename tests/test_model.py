@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hierreg.design import build_design
-from hierreg.model import ModelStructure, build_model
+from hierreg.model import ModelStructure, build_model, unflatten
 from hierreg.priors import default_priors
 
 
@@ -32,16 +32,17 @@ def test_complete(radon_design):
 def test_none_is_one_model_with_county_by_term_array(radon_design):
     m = _model(radon_design, "none")
     assert {v.name for v in m.free_RVs} == {"beta", "sigma"}
-    assert _dims(m, "beta") == ("county", "term")
+    # one flat county-by-term vector, term-major: term j of county g at j * 85 + g
+    assert _dims(m, "beta") == ("group_term",)
     assert len(m.coords["county"]) == 85
     assert m.coords["county"][10] == "CASS"
-    assert tuple(m.initial_point()["beta"].shape) == (85, 2)
+    assert tuple(m.initial_point()["beta"].shape) == (85 * 2,)
 
 
 def test_partial_noncentered(radon_design):
     m = _model(radon_design, "partial")
     assert {v.name for v in m.free_RVs} == {"mu", "tau", "z", "sigma"}
-    assert _dims(m, "z") == ("county", "term")
+    assert _dims(m, "z") == ("group_term",)
     assert not m.deterministics  # beta = mu + tau * z is assembled after sampling
 
 
@@ -54,7 +55,7 @@ def test_varying_intercept_only(radon_design):
     m = _model(radon_design, "partial", (True, False))
     free = {v.name for v in m.free_RVs}
     assert free == {"mu", "tau", "z", "beta_common", "sigma"}
-    assert _dims(m, "z") == ("county", "varying_term")
+    assert _dims(m, "z") == ("group_term",) and len(m.coords["group_term"]) == 85
     assert list(m.coords["varying_term"]) == ["Intercept"]
     assert list(m.coords["common_term"]) == ["floor"]
 
@@ -74,12 +75,43 @@ def test_logp_matches_hand_computation(radon_design):
     rng = np.random.default_rng(3)
     beta = rng.normal(size=(85, 2))
     sigma = 0.7
-    logp = m.compile_logp(jacobian=True)({"beta": beta, "sigma_log__": np.log(sigma)})
+    flat = beta.T.ravel()  # term-major
+    np.testing.assert_array_equal(unflatten(flat, 85), beta)
+    logp = m.compile_logp(jacobian=True)({"beta": flat, "sigma_log__": np.log(sigma)})
     mu = np.einsum("ij,ij->i", d.X, beta[d.group_index])
     expected = (
         stats.norm.logpdf(d.y, mu, sigma).sum()
         + stats.norm.logpdf(beta, priors.loc, priors.scale).sum()
         + stats.expon.logpdf(sigma, scale=1 / priors.sigma_rate)
         + np.log(sigma)  # log-transform jacobian
+    )
+    assert logp == pytest.approx(expected, rel=1e-10)
+
+
+def test_partial_logp_matches_hand_computation(radon_design):
+    """Non-centred partial pooling: beta[g, k] = mu[k] + tau[k] * z[g, k] in the likelihood."""
+    from scipy import stats
+
+    d = radon_design
+    m = _model(d, "partial")
+    priors = default_priors(d.X, d.y, d.spec.terms)
+    rng = np.random.default_rng(4)
+    mu, tau, z, sigma = rng.normal(size=2), np.array([0.3, 0.6]), rng.normal(size=(85, 2)), 0.8
+    point = {
+        "mu": mu,
+        "tau_log__": np.log(tau),
+        "z": z.T.ravel(),
+        "sigma_log__": np.log(sigma),
+    }
+    logp = m.compile_logp(jacobian=True)(point)
+    beta = mu + tau * z
+    expected = (
+        stats.norm.logpdf(d.y, np.einsum("ij,ij->i", d.X, beta[d.group_index]), sigma).sum()
+        + stats.norm.logpdf(mu, priors.loc, priors.scale).sum()
+        + stats.halfnorm.logpdf(tau, scale=priors.group_sd_scale).sum()
+        + stats.norm.logpdf(z).sum()
+        + stats.expon.logpdf(sigma, scale=1 / priors.sigma_rate)
+        + np.log(tau).sum()
+        + np.log(sigma)
     )
     assert logp == pytest.approx(expected, rel=1e-10)

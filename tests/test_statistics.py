@@ -52,13 +52,20 @@ def test_group_coefficients_recovered(pooling):
 
 @pytest.mark.slow
 def test_partial_pooling_recovers_hyperparameters():
-    mu, tau = (1.0, -0.5), (0.6, 0.3)
-    frame, _ = simulate_groups(n_groups=40, n_per_group=15, mu=mu, tau=tau, seed=9)
+    """mu and tau recover the mean and sd of the 40 simulated group coefficients.
+
+    The data identify the groups actually drawn, not the distribution they came from: with
+    this seed the intercepts' realised mean is 0.78 against a population mean of 1.0
+    (2.3 standard errors), so the target is the realised mean and sd.
+    """
+    frame, truth = simulate_groups(n_groups=40, n_per_group=15, mu=(1.0, -0.5), seed=9)
     est = _fit(frame, pooling="partial")
     post = est.idata_["posterior"]
-    for name, truth in (("mu", mu), ("tau", tau)):
+    realised = {"mu": truth.mean().to_numpy(), "tau": truth.std(ddof=1).to_numpy()}
+    for name, target in realised.items():
         lo, hi = _interval(post[name], prob=0.98)
-        assert (lo.values <= truth).all() and (np.array(truth) <= hi.values).all(), name
+        assert (lo.values <= target).all() and (target <= hi.values).all(), name
+        assert np.abs(post[name].mean(("chain", "draw")).values - target).max() < 0.12, name
 
 
 @pytest.mark.slow
