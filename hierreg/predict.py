@@ -193,19 +193,33 @@ def _chunks(rows: np.ndarray, per_row: int) -> Iterator[np.ndarray]:
 def log_likelihood(
     X: np.ndarray, y: np.ndarray, group_index: np.ndarray, post: PosteriorArrays
 ) -> np.ndarray:
-    """Pointwise Normal log-likelihood, shape (n_draws, n_rows), computed in row chunks."""
-    out = np.empty((post.n_draws, X.shape[0]))
+    """Pointwise Normal log-likelihood, shape (n_draws, n_rows), computed in row chunks.
+
+    Written into the result in place, one term at a time, through a single scratch buffer:
+    no (draws, rows, terms) temporary and no per-operation allocations.
+    """
+    n_draws = post.n_draws
+    out = np.empty((n_draws, X.shape[0]))
     g_all = np.zeros(X.shape[0], dtype=int) if group_index is None else group_index
+    # each term's coefficients as a contiguous (draws, groups) block: fast gathers by group
+    coef = [np.ascontiguousarray(post.beta[:, :, k]) for k in range(X.shape[1])]
+    per_group_sigma = post.sigma.ndim > 1
+    sigma = post.sigma if per_group_sigma else post.sigma[:, None]
     log_norm = 0.5 * np.log(2 * np.pi)
-    for rows in _chunks(np.arange(X.shape[0]), post.n_draws * X.shape[1]):
+    for rows in _chunks(np.arange(X.shape[0]), n_draws):
         g = g_all[rows]
-        resid = np.broadcast_to(y[rows], (post.n_draws, len(rows))).copy()
-        for k in range(X.shape[1]):  # column by column: no (draws, rows, terms) temporary
-            resid -= post.beta[:, g, k] * X[rows, k]
-        sigma = post.sigma[:, None] if post.sigma.ndim == 1 else post.sigma[:, g]
-        resid /= sigma
+        resid = out[:, rows[0] : rows[-1] + 1]  # a view: chunks are consecutive rows
+        scratch = np.empty(resid.shape)
+        resid[...] = y[rows]
+        for k, c in enumerate(coef):
+            np.take(c, g, axis=1, out=scratch)
+            if not np.all(X[rows, k] == 1.0):
+                scratch *= X[rows, k]
+            resid -= scratch
+        scale = np.take(sigma, g, axis=1, out=scratch) if per_group_sigma else sigma
+        resid /= scale
         np.square(resid, out=resid)
         resid *= -0.5
-        resid -= np.log(sigma) + log_norm
-        out[:, rows] = resid
+        resid -= np.log(scale)
+        resid -= log_norm
     return out

@@ -115,3 +115,27 @@ def test_partial_logp_matches_hand_computation(radon_design):
         + np.log(sigma)
     )
     assert logp == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("n_predictors", [2, 11])  # term by term, and one matrix product
+def test_complete_logp_matches_hand_computation(n_predictors):
+    import pandas as pd
+    from scipy import stats
+
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame(
+        rng.normal(size=(40, n_predictors)), columns=[f"x{j}" for j in range(n_predictors)]
+    )
+    frame["y"] = rng.normal(size=40)
+    d = build_design(frame, None, formula="y ~ " + " + ".join(frame.columns[:-1]), group=None)
+    m = _model(d, "complete", (False,) * (n_predictors + 1))
+    priors = default_priors(d.X, d.y, d.spec.terms)
+    beta, sigma = rng.normal(size=n_predictors + 1), 0.9
+    logp = m.compile_logp(jacobian=True)({"beta": beta, "sigma_log__": np.log(sigma)})
+    expected = (
+        stats.norm.logpdf(d.y, d.X @ beta, sigma).sum()
+        + stats.norm.logpdf(beta, priors.loc, priors.scale).sum()
+        + stats.expon.logpdf(sigma, scale=1 / priors.sigma_rate)
+        + np.log(sigma)
+    )
+    assert logp == pytest.approx(expected, rel=1e-10)

@@ -242,3 +242,23 @@ def test_intervals_cover_held_out_data_at_the_nominal_rate():
     n = len(test)
     low, high = stats.binom.ppf([0.001, 0.999], n, 0.9)
     assert low <= inside <= high, (inside, n)
+
+
+@pytest.mark.parametrize("group_noise", [False, True])
+@pytest.mark.parametrize("chunk_elements", [10**7, 7 * 13])  # one chunk; many uneven chunks
+def test_log_likelihood_every_element_in_chunks(monkeypatch, group_noise, chunk_elements):
+    from hierreg import predict
+
+    monkeypatch.setattr(predict, "CHUNK_ELEMENTS", chunk_elements)
+    rng = np.random.default_rng(5)
+    n_draws, n_groups, n_rows = 13, 4, 50
+    X = np.column_stack([np.ones(n_rows), rng.normal(size=n_rows), rng.integers(0, 2, n_rows)])
+    g = rng.integers(0, n_groups, n_rows)
+    y = rng.normal(size=n_rows)
+    beta = rng.normal(size=(n_draws, n_groups, 3))
+    sigma = rng.gamma(4.0, 0.2, size=(n_draws, n_groups) if group_noise else n_draws)
+    post = predict.PosteriorArrays(beta=beta, population=None, tau=None, sigma=sigma)
+    ll = predict.log_likelihood(X, y, g, post)
+    scale = sigma[:, g] if group_noise else sigma[:, None]
+    expected = stats.norm.logpdf(y, np.einsum("rk,drk->dr", X, beta[:, g, :]), scale)
+    np.testing.assert_allclose(ll, expected, rtol=1e-12)
