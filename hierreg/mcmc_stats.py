@@ -11,11 +11,13 @@ monotone sequences. Tail ESS uses the 5% and 95% quantiles, as the paper and Sta
 Why not call ArviZ: its array functions loop over parameters in Python, one rank sort and
 one FFT per parameter and statistic. On radon's partial-pooling posterior (175 parameters,
 4 x 1000 draws) that is about 0.5 s, a fifth of a warm fit. Here every step is one NumPy
-call over a ``(parameters, chains, draws)`` array (about 0.03 s). The test suite checks the
+call over a ``(parameters, chains, draws)`` array (about 0.12 s). The test suite checks the
 numbers against ArviZ to 1e-10 on well-mixed, stuck, constant and short chains.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.fft import next_fast_len
@@ -39,7 +41,7 @@ def rhat_rank(draws: np.ndarray) -> np.ndarray:
         NaN for parameters with non-finite draws, fewer than 2 chains or 4 draws.
     """
     draws = _as_draws(draws)
-    return _rhat_rank(draws, _split_z_scale(draws))
+    return _rhat_rank(draws, _split_z_scale(draws), _folded_z_scale(draws))
 
 
 def ess_bulk(draws: np.ndarray) -> np.ndarray:
@@ -84,6 +86,9 @@ def ess_tail(draws: np.ndarray, prob: float = 0.05) -> np.ndarray:
 def convergence_statistics(draws: np.ndarray) -> dict[str, np.ndarray]:
     """R-hat, bulk ESS and tail ESS per parameter, sharing the rank normalisation.
 
+    The three sorts/partitions (split draws, folded draws, tail quantiles) run in threads:
+    NumPy releases the GIL in them (on radon's 175 parameters, 2 cores: 0.12 s vs 0.18 s).
+
     Parameters
     ----------
     draws : ndarray of shape (n_parameters, n_chains, n_draws)
@@ -94,26 +99,38 @@ def convergence_statistics(draws: np.ndarray) -> dict[str, np.ndarray]:
         ``rhat``, ``ess_bulk``, ``ess_tail``: arrays of shape (n_parameters,).
     """
     draws = _as_draws(draws)
-    z = _split_z_scale(draws)
-    return {
-        "rhat": _rhat_rank(draws, z),
-        "ess_bulk": _ess_bulk(draws, z),
-        "ess_tail": ess_tail(draws),
-    }
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        z_split = pool.submit(_split_z_scale, draws)
+        z_folded = pool.submit(_folded_z_scale, draws)
+        tail = pool.submit(ess_tail, draws)
+        z = z_split.result()
+        return {
+            "rhat": _rhat_rank(draws, z, z_folded.result()),
+            "ess_bulk": _ess_bulk(draws, z),
+            "ess_tail": tail.result(),
+        }
 
 
 def _split_z_scale(draws: np.ndarray) -> np.ndarray | None:
     return _z_scale(_split_chains(draws)) if draws.shape[2] >= MIN_DRAWS else None
 
 
-def _rhat_rank(draws: np.ndarray, z_split: np.ndarray | None) -> np.ndarray:
-    k, chains, n = draws.shape
-    if chains < 2 or z_split is None:
-        return np.full(k, np.nan)
+def _folded_z_scale(draws: np.ndarray) -> np.ndarray | None:
+    """Normal scores of split draws folded about their median (the tail R-hat)."""
+    if draws.shape[1] < 2 or draws.shape[2] < MIN_DRAWS:
+        return None
     split = _split_chains(draws)
-    folded = np.abs(split - np.median(split.reshape(k, -1), axis=1)[:, None, None])
+    median = np.median(split.reshape(draws.shape[0], -1), axis=1)[:, None, None]
+    return _z_scale(np.abs(split - median))
+
+
+def _rhat_rank(
+    draws: np.ndarray, z_split: np.ndarray | None, z_folded: np.ndarray | None
+) -> np.ndarray:
+    if z_split is None or z_folded is None:
+        return np.full(draws.shape[0], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        result = np.maximum(_rhat(z_split), _rhat(_z_scale(folded)))
+        result = np.maximum(_rhat(z_split), _rhat(z_folded))
     return np.where(_finite(draws), result, np.nan)
 
 

@@ -33,6 +33,8 @@ __all__ = [
 
 # Working memory for one chunk of draws x rows (float64 elements).
 CHUNK_ELEMENTS = 4_000_000
+# Scratch for the log-likelihood (its result is stored whole): small, so rarely page-faulted.
+LOGLIK_CHUNK_ELEMENTS = 250_000
 
 
 @dataclass(frozen=True)
@@ -184,8 +186,10 @@ def predictive_draws(
         yield rows, eta
 
 
-def _chunks(rows: np.ndarray, per_row: int) -> Iterator[np.ndarray]:
-    size = max(1, CHUNK_ELEMENTS // max(per_row, 1))
+def _chunks(
+    rows: np.ndarray, per_row: int, elements: int | None = None
+) -> Iterator[np.ndarray]:
+    size = max(1, (elements or CHUNK_ELEMENTS) // max(per_row, 1))
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 
@@ -195,8 +199,9 @@ def log_likelihood(
 ) -> np.ndarray:
     """Pointwise Normal log-likelihood, shape (n_draws, n_rows), computed in row chunks.
 
-    Written into the result in place, one term at a time, through a single scratch buffer:
-    no (draws, rows, terms) temporary and no per-operation allocations.
+    Written into the result in place, one term at a time, through one small scratch buffer
+    reused by every chunk: no (draws, rows, terms) temporary and no per-operation
+    allocations (fresh memory costs page faults: on radon, 4000 x 919, about 4x the time).
     """
     n_draws = post.n_draws
     out = np.empty((n_draws, X.shape[0]))
@@ -206,17 +211,21 @@ def log_likelihood(
     per_group_sigma = post.sigma.ndim > 1
     sigma = post.sigma if per_group_sigma else post.sigma[:, None]
     log_norm = 0.5 * np.log(2 * np.pi)
-    for rows in _chunks(np.arange(X.shape[0]), n_draws):
+    buffer = np.empty(min(LOGLIK_CHUNK_ELEMENTS, n_draws * X.shape[0]))
+    for rows in _chunks(np.arange(X.shape[0]), n_draws, LOGLIK_CHUNK_ELEMENTS):
         g = g_all[rows]
         resid = out[:, rows[0] : rows[-1] + 1]  # a view: chunks are consecutive rows
-        scratch = np.empty(resid.shape)
+        scratch = buffer[: resid.size].reshape(resid.shape)
         resid[...] = y[rows]
         for k, c in enumerate(coef):
-            np.take(c, g, axis=1, out=scratch)
+            np.take(c, g, axis=1, out=scratch, mode="clip")  # "raise" would buffer again
             if not np.all(X[rows, k] == 1.0):
                 scratch *= X[rows, k]
             resid -= scratch
-        scale = np.take(sigma, g, axis=1, out=scratch) if per_group_sigma else sigma
+        if per_group_sigma:
+            scale = np.take(sigma, g, axis=1, out=scratch, mode="clip")
+        else:
+            scale = sigma
         resid /= scale
         np.square(resid, out=resid)
         resid *= -0.5

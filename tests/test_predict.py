@@ -249,7 +249,7 @@ def test_intervals_cover_held_out_data_at_the_nominal_rate():
 def test_log_likelihood_every_element_in_chunks(monkeypatch, group_noise, chunk_elements):
     from hierreg import predict
 
-    monkeypatch.setattr(predict, "CHUNK_ELEMENTS", chunk_elements)
+    monkeypatch.setattr(predict, "LOGLIK_CHUNK_ELEMENTS", chunk_elements)
     rng = np.random.default_rng(5)
     n_draws, n_groups, n_rows = 13, 4, 50
     X = np.column_stack([np.ones(n_rows), rng.normal(size=n_rows), rng.integers(0, 2, n_rows)])
