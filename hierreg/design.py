@@ -441,7 +441,9 @@ def _formula_response(frame: pd.DataFrame, y: Any, lhs: str | None) -> tuple[str
 
 
 def _term_vars(term: Any) -> set[str]:
-    return set(getattr(term, "var_names", set()) or set())
+    """Data columns a formulae term reads (formulae lists a literal, as in ``np.log(1 + x)``,
+    as the empty name)."""
+    return {name for name in getattr(term, "var_names", set()) or set() if name}
 
 
 def _formula_common(frame: pd.DataFrame, rhs: str, formula: str) -> Any:

@@ -174,3 +174,19 @@ def test_non_numeric_array_feature():
     X = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["u", "v", "w"]})
     with pytest.raises(TypeError, match="feature column 'b' is not numeric"):
         build_design(X, [1.0, 2.0, 3.0], formula=None, group=None)
+
+
+def test_calls_with_literals_encode_new_data(radon):
+    """formulae names a literal (the 1 in np.log(1 + x)) as an empty column: not required."""
+    formula = "log_radon ~ np.log(1 + floor) + np.power(log_uranium, 2) + I(floor * 2)"
+    d = build_design(radon, None, formula=formula, group="county")
+    assert d.spec.terms == [
+        "Intercept",
+        "np.log(1 + floor)",
+        "np.power(log_uranium, 2)",
+        "I(floor * 2)",
+    ]
+    new = radon.iloc[:5][["floor", "log_uranium", "county"]]
+    expected = np.column_stack([np.ones(5), np.log1p(new.floor), new.log_uranium**2, new.floor * 2])
+    np.testing.assert_allclose(d.spec.transform(new).X, expected)
+    np.testing.assert_allclose(d.X[:5], expected)

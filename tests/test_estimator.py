@@ -197,18 +197,23 @@ def test_centered_parametrization_agrees(simulated):
     np.testing.assert_allclose(a.coef_.to_numpy(), b.coef_.to_numpy(), atol=0.08)
 
 
+@pytest.fixture(scope="module")
+def radon_partial_unscaled(radon):
+    kw = dict(group="county", draws=500, tune=500, chains=2, progressbar=False, random_state=3)
+    return fit_quietly(HierarchicalLinearRegression("log_radon ~ floor", **kw), radon)
+
+
 @pytest.mark.parametrize("factor", [1e6, 1e-6])
-def test_extreme_response_scales_sample_as_well(simulated, factor):
-    frame, _ = simulated
-    scaled = frame.assign(y=frame["y"] * factor)
-    kw = dict(group="g", draws=500, tune=500, chains=2, progressbar=False, random_state=3)
-    base = fit_quietly(HierarchicalLinearRegression("y ~ x", **kw), frame)
-    est = fit_quietly(HierarchicalLinearRegression("y ~ x", **kw), scaled)
-    # this small funnel-shaped problem gives an odd divergence at any scale (4 in 24 short
-    # fits over 12 seeds, at both scales); an unstandardised model fails by hundreds
-    assert est.diagnostics_["divergences"] <= 2 and base.diagnostics_["divergences"] <= 2
-    np.testing.assert_allclose(est.coef_.to_numpy() / factor, base.coef_.to_numpy(), atol=0.1)
-    assert est.sigma_ / factor == pytest.approx(base.sigma_, rel=0.05)
+def test_extreme_response_scales_sample_as_well(radon, radon_partial_unscaled, factor):
+    """Radon's response in millions or millionths: the same posterior, still 0 divergences."""
+    base = radon_partial_unscaled
+    kw = dict(group="county", draws=500, tune=500, chains=2, progressbar=False, random_state=3)
+    scaled = radon.assign(log_radon=radon["log_radon"] * factor)
+    est = fit_quietly(HierarchicalLinearRegression("log_radon ~ floor", **kw), scaled)
+    assert est.diagnostics_["divergences"] == base.diagnostics_["divergences"] == 0
+    assert est.diagnostics_["max_rhat"] < 1.05  # 2 short chains: tau[floor] mixes slowly
+    np.testing.assert_allclose(est.coef_.to_numpy() / factor, base.coef_.to_numpy(), atol=0.05)
+    assert est.sigma_ / factor == pytest.approx(base.sigma_, rel=0.02)
 
 
 def test_convergence_warning_with_too_few_draws(simulated):
