@@ -186,9 +186,7 @@ def predictive_draws(
         yield rows, eta
 
 
-def _chunks(
-    rows: np.ndarray, per_row: int, elements: int | None = None
-) -> Iterator[np.ndarray]:
+def _chunks(rows: np.ndarray, per_row: int, elements: int | None = None) -> Iterator[np.ndarray]:
     size = max(1, (elements or CHUNK_ELEMENTS) // max(per_row, 1))
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
