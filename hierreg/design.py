@@ -12,6 +12,7 @@ import pickle
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,15 @@ from formulae.environment import Environment
 from formulae.terms.call import ENCODINGS, TRANSFORMS
 from sklearn.exceptions import DataConversionWarning
 
-__all__ = ["Design", "DesignSpec", "as_2d_frame", "build_design", "normalize_formula"]
+__all__ = [
+    "Design",
+    "DesignSpec",
+    "as_2d_frame",
+    "build_design",
+    "formula_spec_from_columns",
+    "normalize_formula",
+    "safe_formula_environment",
+]
 
 INTERCEPT = "Intercept"
 
@@ -140,8 +149,13 @@ class DesignSpec:
         mask = self.groups.get_indexer(labels.to_numpy()) < 0
         return list(pd.unique(labels[mask]))
 
+    @property
+    def formula_columns(self) -> list[str]:
+        """Columns of the data the formula reads (empty for numeric-array input)."""
+        return [] if self._common is None else _formula_columns(self._common)
+
     def _formula_new_data(self, frame: pd.DataFrame) -> np.ndarray:
-        needed = sorted({name for term in self._common.terms.values() for name in _term_vars(term)})
+        needed = self.formula_columns
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise ValueError(
@@ -195,6 +209,45 @@ def _formula_environment() -> Environment:
     module's globals (``np``, ``pd``, builtins), which formula calls resolve against.
     """
     return Environment([{**TRANSFORMS, **ENCODINGS}, dict(globals())])
+
+
+# What a formula may call in a model loaded from disk: formulae's own transforms and
+# encodings, and NumPy's ufuncs (np.log, np.exp, np.sqrt, np.power, ...). Nothing else resolves,
+# so loading a model file evaluates no other code.
+SAFE_NUMPY = SimpleNamespace(
+    **{name: obj for name in dir(np) if isinstance(obj := getattr(np, name), np.ufunc)}
+)
+
+
+def safe_formula_environment() -> Environment:
+    """The evaluation environment of formulas loaded from disk (see ``SAFE_NUMPY``)."""
+    return Environment([{**TRANSFORMS, **ENCODINGS, "np": SAFE_NUMPY}])
+
+
+def formula_spec_from_columns(
+    frame: pd.DataFrame,
+    *,
+    formula: str,
+    response: str,
+    group: Hashable | None,
+    groups: pd.Index | None,
+    n_columns: int,
+) -> DesignSpec:
+    """Re-create a fitted formula encoding from the training values of the columns it reads.
+
+    Evaluated in :func:`safe_formula_environment`: a formula calling anything else raises
+    ``ValueError``.
+    """
+    common = _formula_common(frame, formula, formula, env=safe_formula_environment())
+    return DesignSpec(
+        formula=formula,
+        response=response,
+        terms=[str(t) for t in common.as_dataframe().columns],
+        group=group,
+        groups=groups,
+        n_columns=n_columns,
+        _common=common,
+    )
 
 
 def normalize_formula(formula: str) -> tuple[str | None, str]:
@@ -446,9 +499,15 @@ def _term_vars(term: Any) -> set[str]:
     return {name for name in getattr(term, "var_names", set()) or set() if name}
 
 
-def _formula_common(frame: pd.DataFrame, rhs: str, formula: str) -> Any:
+def _formula_columns(common: Any) -> list[str]:
+    return sorted({name for term in common.terms.values() for name in _term_vars(term)})
+
+
+def _formula_common(
+    frame: pd.DataFrame, rhs: str, formula: str, env: Environment | None = None
+) -> Any:
     try:
-        dm = design_matrices(rhs, frame, na_action="pass")
+        dm = design_matrices(rhs, frame, na_action="pass", env=0 if env is None else env)
     except KeyError as err:
         raise ValueError(
             f"column {err.args[0]!r} used by the formula {formula!r} is not a column of X"
@@ -458,8 +517,7 @@ def _formula_common(frame: pd.DataFrame, rhs: str, formula: str) -> Any:
     common = dm.common
     if common is None:
         raise ValueError(f"formula {formula!r} produces no terms; add '1' for an intercept")
-    needed = sorted({name for term in common.terms.values() for name in _term_vars(term)})
-    _check_finite_columns(frame, needed, "predictor")
+    _check_finite_columns(frame, _formula_columns(common), "predictor")
     matrix = np.asarray(common.design_matrix).astype(float)
     bad = ~np.isfinite(matrix)
     if bad.any():

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ from hierreg.model import (
     build_model,
     group_dim,
 )
+from hierreg.persistence import load_estimator, save_estimator, training_columns
 from hierreg.posterior import add_log_likelihood, finalize_posterior
 from hierreg.predict import (
     Moments,
@@ -284,6 +287,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         if self.store_log_likelihood:
             post = PosteriorArrays.from_posterior(idata["posterior"].to_dataset(), structure, gdim)
             add_log_likelihood(idata, log_likelihood(design.X, design.y, design.group_index, post))
+        if design.spec.formula_columns:
+            idata["constant_data"] = training_columns(X, design.spec.formula_columns)
         sampled = [rv.name for rv in model.free_RVs]
         diagnostics = convergence_diagnostics(idata, seconds, var_names=sampled)
         warn_if_unconverged(diagnostics)
@@ -334,6 +339,42 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+
+    # --- persistence ---------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the fitted estimator to the directory ``path`` (created if needed).
+
+        Writes ``model.json`` (parameters, design encoding, priors, diagnostics, a format
+        version and a checksum of the posterior file) and ``posterior.nc`` (``idata_`` as
+        netCDF, with the training values of the formula's columns as ``constant_data``). No
+        pickle: :meth:`load` executes no code from the files.
+
+        Raises
+        ------
+        NotFittedError
+            If the estimator is not fitted.
+        TypeError
+            If a parameter (``random_state``, ``sample_kwargs``) or the group labels cannot
+            be written as JSON.
+        ValueError
+            If the formula calls something other than formulae's transforms and NumPy
+            ufuncs (it could not be re-created safely on load); pickle such a model instead.
+        """
+        return save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> HierarchicalLinearRegression:
+        """Load an estimator saved with :meth:`save`; it predicts exactly as the original.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` holds no saved model.
+        ValueError
+            If the files are truncated, corrupted, of another format or a newer version.
+        """
+        return load_estimator(cls, path)
 
     # --- prediction ----------------------------------------------------------------------
 
