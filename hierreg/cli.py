@@ -1,4 +1,11 @@
-"""Command line: ``hierreg radon`` (also ``python -m hierreg radon``)."""
+"""Command line (``hierreg ...`` or ``python -m hierreg ...``).
+
+* ``hierreg radon [--out DIR]``: Gelman's radon analysis, complete vs no vs partial pooling;
+* ``hierreg fit DATA.csv --formula "y ~ x" --group g --out MODEL_DIR``: fit and save a model;
+* ``hierreg predict MODEL_DIR NEW.csv [--interval 0.9]``: predictions as CSV on stdout.
+
+Bad arguments or data give a one-line ``hierreg: error: ...`` on stderr and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +43,96 @@ def _parser() -> argparse.ArgumentParser:
     radon.add_argument("--seed", type=int, default=0)
     radon.add_argument("--out", type=Path, default=None, help="folder for results.json (optional)")
     radon.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    fit = sub.add_parser("fit", help="fit a model to a CSV file and save it to a folder")
+    fit.add_argument("data", type=Path, help="CSV file with the response, predictors, group")
+    fit.add_argument("--formula", required=True, help='e.g. "y ~ x1 + x2"')
+    fit.add_argument("--group", default=None, help="grouping column (omit: complete pooling)")
+    fit.add_argument("--pooling", choices=["complete", "none", "partial"], default="partial")
+    fit.add_argument("--draws", type=_positive_int, default=1000)
+    fit.add_argument("--tune", type=_positive_int, default=1000)
+    fit.add_argument("--chains", type=_positive_int, default=4)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--out", type=Path, required=True, help="folder to save the model in")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    predict = sub.add_parser("predict", help="predict from a saved model; CSV on stdout")
+    predict.add_argument("model", type=Path, help="folder written by 'hierreg fit'")
+    predict.add_argument("data", type=Path, help="CSV file with the predictors and group")
+    predict.add_argument(
+        "--interval",
+        type=_probability,
+        default=None,
+        help="also write lower/upper columns of this central predictive interval",
+    )
+    predict.add_argument("--seed", type=int, default=0, help="seed for interval draws")
     return parser
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
+
+
+def _read_csv(path: Path):
+    import pandas as pd
+
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read {path} as CSV: {err}") from None
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    from hierreg import HierarchicalLinearRegression
+    from hierreg.inference import SamplingWarning
+
+    frame = _read_csv(args.data)
+    est = HierarchicalLinearRegression(
+        args.formula,
+        group=args.group,
+        pooling=args.pooling,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        random_state=args.seed,
+        progressbar=not args.quiet,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SamplingWarning)
+        est.fit(frame)
+    for warning in caught:
+        print(f"hierreg: warning: {warning.message}", file=sys.stderr)
+    est.save(args.out)
+    d = est.diagnostics_
+    print(
+        f"saved to {args.out}: {len(frame)} rows, {len(est.terms_)} terms, "
+        f"{0 if est.groups_ is None else len(est.groups_)} groups; divergences "
+        f"{d['divergences']}, max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from hierreg import HierarchicalLinearRegression
+
+    est = HierarchicalLinearRegression.load(args.model)
+    frame = _read_csv(args.data)
+    mean, sd = est.predict(frame, return_std=True)
+    out = frame.assign(prediction=mean, prediction_sd=sd)
+    if args.interval is not None:
+        bounds = est.predict_interval(frame, prob=args.interval, random_state=args.seed)
+        out = out.assign(lower=bounds["lower"].to_numpy(), upper=bounds["upper"].to_numpy())
+    out.to_csv(sys.stdout, index=False)
+    return 0
 
 
 def _run_radon(args: argparse.Namespace) -> int:
@@ -144,10 +240,15 @@ def _print_comparison(fits: dict, summary: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hierreg`` console script."""
-    args = _parser().parse_args(argv)
-    if args.command == "radon":
-        return _run_radon(args)
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    parser = _parser()
+    args = parser.parse_args(argv)  # bad arguments: usage + one error line, exit 2
+    runners = {"radon": _run_radon, "fit": _run_fit, "predict": _run_predict}
+    try:
+        return runners[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        message = " ".join(str(err).split())  # one line
+        print(f"hierreg: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,10 +7,12 @@ groups), so encodings are never re-fitted at predict time.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import pickle
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -474,7 +476,8 @@ def _formula_response(frame: pd.DataFrame, y: Any, lhs: str | None) -> tuple[str
         from_frame = _numeric_response(frame[lhs].to_numpy(), lhs, len(frame))
     elif y is None:
         try:
-            response = design_matrices(f"{lhs} ~ 1", frame, na_action="pass").response
+            with _quiet_logger("formulae"):
+                response = design_matrices(f"{lhs} ~ 1", frame, na_action="pass").response
         except KeyError as err:
             raise ValueError(
                 f"response column {err.args[0]!r} named by the formula is not a column of X "
@@ -499,6 +502,17 @@ def _term_vars(term: Any) -> set[str]:
     return {name for name in getattr(term, "var_names", set()) or set() if name}
 
 
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _formula_columns(common: Any) -> list[str]:
     return sorted({name for term in common.terms.values() for name in _term_vars(term)})
 
@@ -507,7 +521,10 @@ def _formula_common(
     frame: pd.DataFrame, rhs: str, formula: str, env: Environment | None = None
 ) -> Any:
     try:
-        dm = design_matrices(rhs, frame, na_action="pass", env=0 if env is None else env)
+        # formulae logs "Keeping k/n rows with at least one missing value" at INFO: noise, as
+        # hierreg rejects missing values itself with a message naming the column
+        with _quiet_logger("formulae"):
+            dm = design_matrices(rhs, frame, na_action="pass", env=0 if env is None else env)
     except KeyError as err:
         raise ValueError(
             f"column {err.args[0]!r} used by the formula {formula!r} is not a column of X"

@@ -47,6 +47,10 @@ def test_radon_command_prints_a_table_per_mode(tmp_path, capsys):
         (["radon", "--chains", "x"], "is not an integer"),
         (["nosuch"], "invalid choice"),
         ([], "required"),
+        (["fit", "data.csv"], "the following arguments are required: --formula"),
+        (["fit", "nowhere.csv", "--formula", "y ~ x", "--out", "m"], "no such file: nowhere.csv"),
+        (["predict", "no_model_dir", "new.csv"], "no saved hierreg model at no_model_dir"),
+        (["predict", "m", "new.csv", "--interval", "1.5"], "must be between 0 and 1"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, message):
@@ -56,3 +60,61 @@ def test_bad_arguments_exit_2_with_one_line(argv, message):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _cli(*argv, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "hierreg", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def test_fit_then_predict_round_trip_on_csv(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from hierreg import HierarchicalLinearRegression
+    from tests.conftest import simulate_groups
+
+    frame, _ = simulate_groups(n_groups=4, n_per_group=15, seed=7)
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    new = frame.drop(columns="y").sample(12, random_state=0)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    settings = ["--draws", "100", "--tune", "100", "--chains", "2", "--quiet"]
+    fit = _cli(
+        "fit",
+        "train.csv",
+        "--formula",
+        "y ~ x",
+        "--group",
+        "g",
+        "--out",
+        "model",
+        *settings,
+        cwd=tmp_path,
+    )
+    assert fit.returncode == 0, fit.stderr
+    assert "saved to model: 60 rows, 2 terms, 4 groups" in fit.stderr
+    pred = _cli("predict", "model", "new.csv", "--interval", "0.8", cwd=tmp_path)
+    assert pred.returncode == 0, pred.stderr
+    out = pd.read_csv(__import__("io").StringIO(pred.stdout))
+    assert list(out.columns) == [*new.columns, "prediction", "prediction_sd", "lower", "upper"]
+    est = HierarchicalLinearRegression.load(tmp_path / "model")
+    mean, sd = est.predict(new, return_std=True)
+    np.testing.assert_allclose(out["prediction"], mean, rtol=1e-12)
+    np.testing.assert_allclose(out["prediction_sd"], sd, rtol=1e-12)
+    assert (out["lower"] < out["prediction"]).all() and (out["prediction"] < out["upper"]).all()
+
+
+def test_fit_with_bad_data_is_one_line_exit_2(tmp_path):
+    (tmp_path / "train.csv").write_text("y,x,g\n1,2,a\n2,,b\n3,4,a\n")
+    proc = _cli(
+        "fit", "train.csv", "--formula", "y ~ x", "--group", "g", "--out", "m", cwd=tmp_path
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("hierreg: error: ") and "'x'" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "m").exists()
