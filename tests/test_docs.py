@@ -3,7 +3,10 @@
 The blocks of one page run in order in one namespace, in a temporary working directory.
 """
 
+import os
 import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -34,3 +37,21 @@ def test_examples_run(page, tmp_path, monkeypatch):
         for i, block in enumerate(_blocks(page)):
             code = compile(block, f"{page.name}[block {i}]", "exec")
             exec(code, namespace)  # noqa: S102 - our own documentation
+
+
+def test_docs_site_builds_strictly_offline(tmp_path):
+    """mkdocs (material + mkdocstrings API reference) builds with no warnings."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "WARNING" not in proc.stderr
+    api = (tmp_path / "site" / "api" / "index.html").read_text()
+    for name in ("HierarchicalLinearRegression", "predict_interval", "load_radon", "compare"):
+        assert name in api
