@@ -37,24 +37,16 @@ def _parser() -> argparse.ArgumentParser:
         "radon",
         help="reproduce Gelman's radon analysis: complete, none and partial pooling",
     )
-    radon.add_argument("--draws", type=_positive_int, default=1000)
-    radon.add_argument("--tune", type=_positive_int, default=1000)
-    radon.add_argument("--chains", type=_positive_int, default=4)
-    radon.add_argument("--seed", type=int, default=0)
+    _add_sampler_arguments(radon)
     radon.add_argument("--out", type=Path, default=None, help="folder for results.json (optional)")
-    radon.add_argument("--quiet", action="store_true", help="no progress bars")
 
     fit = sub.add_parser("fit", help="fit a model to a CSV file and save it to a folder")
     fit.add_argument("data", type=Path, help="CSV file with the response, predictors, group")
     fit.add_argument("--formula", required=True, help='e.g. "y ~ x1 + x2"')
     fit.add_argument("--group", default=None, help="grouping column (omit: complete pooling)")
     fit.add_argument("--pooling", choices=["complete", "none", "partial"], default="partial")
-    fit.add_argument("--draws", type=_positive_int, default=1000)
-    fit.add_argument("--tune", type=_positive_int, default=1000)
-    fit.add_argument("--chains", type=_positive_int, default=4)
-    fit.add_argument("--seed", type=int, default=0)
+    _add_sampler_arguments(fit)
     fit.add_argument("--out", type=Path, required=True, help="folder to save the model in")
-    fit.add_argument("--quiet", action="store_true", help="no progress bars")
 
     predict = sub.add_parser("predict", help="predict from a saved model; CSV on stdout")
     predict.add_argument("model", type=Path, help="folder written by 'hierreg fit'")
@@ -67,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--seed", type=int, default=0, help="seed for interval draws")
     return parser
+
+
+def _add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--draws", type=_positive_int, default=1000)
+    parser.add_argument("--tune", type=_positive_int, default=1000)
+    parser.add_argument("--chains", type=_positive_int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _probability(text: str) -> float:
