@@ -226,12 +226,18 @@ def _print_comparison(fits: dict, summary: list[dict]) -> None:
         warnings.simplefilter("ignore", UserWarning)  # Pareto-k notes are in the table
         table = compare(fits)
     rmsd = {name: float(posterior_predictive_rmsd(est, df).mean()) for name, est in fits.items()}
-    print("== model comparison (PSIS-LOO; RMSD of expected vs observed log radon) ==")
-    print(f"  {'pooling':9s} {'elpd':>9s} {'se':>6s} {'weight':>7s} {'RMSD':>7s}")
+    by_mode = {entry["pooling"]: entry for entry in summary}
+    print("== model comparison (PSIS-LOO, best first; RMSD of expected vs observed) ==")
+    print(
+        f"  {'pooling':9s} {'fit s':>6s} {'div':>4s} {'R-hat':>6s} {'floor':>7s} "
+        f"{'elpd':>9s} {'se':>6s} {'weight':>7s} {'RMSD':>7s}"
+    )
     for name, row in table.iterrows():
+        entry = by_mode[name]
         print(
-            f"  {name:9s} {row['elpd']:9.1f} {row['se']:6.1f} {row['weight']:7.2f} "
-            f"{rmsd[name]:7.3f}"
+            f"  {name:9s} {entry['seconds']:6.2f} {entry['divergences']:4d} "
+            f"{entry['max_rhat']:6.3f} {entry['floor_effect']:7.3f} {row['elpd']:9.1f} "
+            f"{row['se']:6.1f} {row['weight']:7.2f} {rmsd[name]:7.3f}"
         )
     for entry in summary:
         entry["loo_elpd"] = float(table.loc[entry["pooling"], "elpd"])

@@ -31,6 +31,9 @@ def test_radon_command_prints_a_table_per_mode(tmp_path, capsys):
     for field in ("fit time (s)", "divergences ", "max R-hat ", "floor effect"):
         assert out.count(f"  {field}") == 3, field
     assert "== model comparison" in out
+    header = out.split("== model comparison")[1].splitlines()[1].split()
+    expected = "pooling fit s div R-hat floor elpd se weight RMSD".split()
+    assert header == expected
     for figure in ("shrinkage.png", "county_lines.png", "forest_intercepts.png"):
         assert (tmp_path / figure).stat().st_size > 10_000
     results = json.loads((tmp_path / "results.json").read_text())
