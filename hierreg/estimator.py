@@ -41,7 +41,7 @@ from hierreg.predict import (
     predict_moments,
     predictive_draws,
 )
-from hierreg.priors import default_priors
+from hierreg.priors import check_user_priors, default_priors, with_user_priors
 from hierreg.standardize import Standardization
 
 __all__ = ["HierarchicalLinearRegression"]
@@ -137,6 +137,13 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     store_log_likelihood : bool, default=True
         Store the pointwise log-likelihood in ``idata_["log_likelihood"]`` (computed in
         numpy after sampling) for LOO comparison with :func:`hierreg.compare`.
+    priors : dict of str to hierreg.Prior or None, default=None
+        Priors replacing the defaults, in data units, by parameter name: a term name
+        (``"Intercept"``, ``"floor"``: the coefficient, or its population mean under
+        partial pooling) takes ``Prior("Normal", mu=..., sigma=...)``; ``"tau[<term>]"``
+        or ``"tau"`` (all terms) takes ``Prior("HalfNormal", sigma=...)``; ``"sigma"`` takes
+        ``Prior("Exponential", lam=...)``. Unknown names or distributions are a
+        ``ValueError`` listing the valid ones. ``default_priors_`` shows the defaults.
 
     Attributes
     ----------
@@ -159,6 +166,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         Posterior mean residual sd (per group with ``group_noise=True``).
     priors_ : dict
         Parameter name -> :class:`hierreg.priors.Prior` actually used.
+    default_priors_ : dict
+        The data-scaled defaults, before ``priors`` replaced any.
     diagnostics_ : dict
         ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``, ``chains``,
         ``draws`` (ArviZ diagnostics over the sampled parameters), ``sampling_seconds``
@@ -209,6 +218,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         sample_kwargs: Mapping[str, Any] | None = None,
         new_groups: str = "population",
         store_log_likelihood: bool = True,
+        priors: Mapping[str, Any] | None = None,
     ) -> None:
         self.formula = formula
         self.group = group
@@ -226,6 +236,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         self.sample_kwargs = sample_kwargs
         self.new_groups = new_groups
         self.store_log_likelihood = store_log_likelihood
+        self.priors = priors
 
     # --- fitting -------------------------------------------------------------------------
 
@@ -277,7 +288,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             parametrization=self.parametrization,
             group_noise=bool(self.group_noise),
         )
-        priors = default_priors(design.X, design.y, design.spec.terms)
+        defaults = default_priors(design.X, design.y, design.spec.terms)
+        priors = with_user_priors(defaults, check_user_priors(self.priors, design.spec.terms))
         units = Standardization.from_design(design)
         model = build_model(units.design(design), structure, units.priors(priors))
 
@@ -293,6 +305,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         diagnostics = convergence_diagnostics(idata, seconds, var_names=sampled)
         warn_if_unconverged(diagnostics)
         self._set_fitted(X, design, structure, priors, idata, diagnostics)
+        self.default_priors_ = defaults.as_dict()
         return self
 
     def _set_fitted(self, X, design, structure, priors, idata, diagnostics) -> None:

@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from hierreg.design import Design, DesignSpec, as_2d_frame, formula_spec_from_columns
 from hierreg.model import ModelStructure
-from hierreg.priors import DefaultPriors
+from hierreg.priors import DefaultPriors, Prior
 
 if TYPE_CHECKING:
     from hierreg.estimator import HierarchicalLinearRegression
@@ -72,6 +72,7 @@ def save_estimator(est: HierarchicalLinearRegression, path: str | os.PathLike) -
         "design": _design_to_json(spec, est.idata_),
         "structure": asdict(est.structure_),
         "priors": _priors_to_json(est),
+        "default_priors": _priors_dict_to_json(est.default_priors_),
         "diagnostics": {k: _plain(v) for k, v in est.diagnostics_.items()},
         "n_features_in": int(est.n_features_in_),
         "feature_names_in": (
@@ -103,7 +104,11 @@ def load_estimator(cls: type, path: str | os.PathLike) -> HierarchicalLinearRegr
     with xr.open_datatree(posterior, engine=ENGINE) as tree:
         idata = tree.load()
     try:
-        est = cls(**meta["params"])
+        params = dict(meta["params"])
+        if params.get("priors") is not None:
+            params["priors"] = _priors_dict_from_json(params["priors"])
+        est = cls(**params)
+        default_priors = _priors_dict_from_json(meta["default_priors"])
         spec = _design_from_json(meta["design"], idata)
         structure = ModelStructure(
             **{**meta["structure"], "varying": tuple(meta["structure"]["varying"])}
@@ -115,6 +120,7 @@ def load_estimator(cls: type, path: str | os.PathLike) -> HierarchicalLinearRegr
         ) from None
     design = Design(X=np.empty((0, len(spec.terms))), y=None, group_index=None, spec=spec)
     est._set_fitted(None, design, structure, priors, idata, meta["diagnostics"])
+    est.default_priors_ = default_priors
     if meta.get("feature_names_in") is not None:
         est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
     return est
@@ -146,6 +152,8 @@ def _json_params(params: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in params.items():
         value = list(value) if isinstance(value, tuple) else value
+        if name == "priors" and isinstance(value, dict):
+            value = _priors_dict_to_json(value)
         value = _plain(value)
         try:
             json.dumps(value, allow_nan=False)
@@ -274,6 +282,19 @@ def _priors_to_json(est: HierarchicalLinearRegression) -> dict[str, Any]:
         "group_sd_scale": [priors[f"tau[{t}]"].params["sigma"] for t in terms],
         "sigma_rate": priors["sigma"].params["lam"],
     }
+
+
+def _priors_dict_to_json(priors: dict) -> dict[str, Any]:
+    out = {}
+    for name, prior in priors.items():
+        if not isinstance(prior, Prior):
+            raise TypeError(f"priors[{name!r}]={prior!r} is not a hierreg.Prior: cannot save")
+        out[str(name)] = {"distribution": prior.distribution, "params": dict(prior.params)}
+    return out
+
+
+def _priors_dict_from_json(priors: dict[str, Any]) -> dict[str, Prior]:
+    return {name: Prior(p["distribution"], **p["params"]) for name, p in priors.items()}
 
 
 def _priors_from_json(priors: dict[str, Any]) -> DefaultPriors:

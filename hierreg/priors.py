@@ -17,11 +17,20 @@ in thousands or in thousandths.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Prior", "DefaultPriors", "default_priors", "safe_sd"]
+__all__ = [
+    "Prior",
+    "DefaultPriors",
+    "check_user_priors",
+    "default_priors",
+    "safe_sd",
+    "with_user_priors",
+]
 
 SLOPE_SCALE = 2.5
 
@@ -113,4 +122,85 @@ def default_priors(X: np.ndarray, y: np.ndarray, terms: list[str]) -> DefaultPri
         scale=scale,
         group_sd_scale=scale / SLOPE_SCALE,
         sigma_rate=1.0 / sd_y,
+    )
+
+
+# What a user may set, by parameter name: (distribution, its parameters).
+COEFFICIENT_PRIOR = ("Normal", ("mu", "sigma"))
+GROUP_SD_PRIOR = ("HalfNormal", ("sigma",))
+NOISE_PRIOR = ("Exponential", ("lam",))
+
+
+def check_user_priors(priors: Any, terms: list[str]) -> dict[str, Prior]:
+    """Validate a user's ``priors=`` mapping against the fitted terms.
+
+    Names: a term (``"Intercept"``, ``"floor"``, ...: the coefficient, or the population mean
+    under partial pooling) takes ``Normal(mu, sigma)``; ``"tau[<term>]"`` (one term's
+    between-group sd) or ``"tau"`` (every term's) takes ``HalfNormal(sigma)``; ``"sigma"``
+    (residual sd) takes ``Exponential(lam)``.
+
+    Raises
+    ------
+    TypeError
+        If ``priors`` is not a mapping of str to :class:`Prior`.
+    ValueError
+        For an unknown name, an unsupported distribution or bad parameters, listing the
+        valid ones.
+    """
+    if priors is None:
+        return {}
+    if not isinstance(priors, Mapping):
+        raise TypeError(
+            f"priors must be a dict of name -> hierreg.Prior, got {type(priors).__name__}"
+        )
+    valid = {**{t: COEFFICIENT_PRIOR for t in terms}, "tau": GROUP_SD_PRIOR}
+    valid.update({f"tau[{t}]": GROUP_SD_PRIOR for t in terms})
+    valid["sigma"] = NOISE_PRIOR
+    unknown = [name for name in priors if name not in valid]
+    if unknown:
+        raise ValueError(f"priors: unknown parameter name(s) {unknown}; valid names: {list(valid)}")
+    for name, prior in priors.items():
+        if not isinstance(prior, Prior):
+            raise TypeError(
+                f"priors[{name!r}] must be a hierreg.Prior, e.g. Prior('Normal', mu=0, "
+                f"sigma=1), got {type(prior).__name__}"
+            )
+        distribution, params = valid[name]
+        if prior.distribution != distribution:
+            raise ValueError(
+                f"priors[{name!r}]: distribution {prior.distribution!r} is not supported "
+                f"here; valid: [{distribution!r}]"
+            )
+        if sorted(prior.params) != sorted(params):
+            raise ValueError(
+                f"priors[{name!r}]: {distribution} takes parameters {list(params)}, got "
+                f"{list(prior.params)}"
+            )
+        values = prior.params
+        if not all(np.isfinite(v) for v in values.values()):
+            raise ValueError(f"priors[{name!r}]: parameters must be finite, got {values}")
+        positive = [k for k in params if k != "mu" and values[k] <= 0]
+        if positive:
+            raise ValueError(f"priors[{name!r}]: {positive[0]} must be > 0, got {values}")
+    return dict(priors)
+
+
+def with_user_priors(defaults: DefaultPriors, priors: Mapping[str, Prior]) -> DefaultPriors:
+    """``defaults`` with the (validated) user priors put in place, in data units."""
+    loc, scale = defaults.loc.copy(), defaults.scale.copy()
+    group_sd_scale = defaults.group_sd_scale.copy()
+    sigma_rate = defaults.sigma_rate
+    terms = list(defaults.terms)
+    if "tau" in priors:
+        group_sd_scale[:] = priors["tau"].params["sigma"]
+    for name, prior in priors.items():
+        if name in terms:
+            k = terms.index(name)
+            loc[k], scale[k] = prior.params["mu"], prior.params["sigma"]
+        elif name.startswith("tau["):
+            group_sd_scale[terms.index(name[4:-1])] = prior.params["sigma"]
+        elif name == "sigma":
+            sigma_rate = prior.params["lam"]
+    return replace(
+        defaults, loc=loc, scale=scale, group_sd_scale=group_sd_scale, sigma_rate=sigma_rate
     )

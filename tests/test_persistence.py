@@ -198,3 +198,18 @@ def test_save_load_predicts_identically(tmp_path_factory, n_groups, n_per_group,
     est.save(path)
     back = HierarchicalLinearRegression.load(path)
     _assert_same_predictions(est, back, frame.sample(frac=1.0, random_state=seed))
+
+
+def test_round_trip_keeps_user_priors(tmp_path, simulated):
+    from hierreg import Prior
+
+    frame, _ = simulated
+    priors = {"x": Prior("Normal", mu=0.0, sigma=0.5), "sigma": Prior("Exponential", lam=2.0)}
+    est = fit_quietly(
+        HierarchicalLinearRegression("y ~ x", group="g", priors=priors, **TINY), frame
+    )
+    est.save(tmp_path)
+    back = HierarchicalLinearRegression.load(tmp_path)
+    assert back.get_params()["priors"] == priors
+    assert back.priors_ == est.priors_ and back.default_priors_ == est.default_priors_
+    _assert_same_predictions(est, back, frame)

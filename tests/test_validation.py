@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse
 from sklearn.exceptions import NotFittedError
 
-from hierreg import HierarchicalLinearRegression, SamplingWarning
+from hierreg import HierarchicalLinearRegression, Prior, SamplingWarning
 from tests.conftest import FAST, simulate_groups
 
 BASE, _ = simulate_groups(n_groups=6, n_per_group=10, seed=2)
@@ -191,6 +191,48 @@ REJECTED = [
         lambda: (BASE,),
         TypeError,
         "store_log_likelihood must be True or False",
+    ),
+    (
+        "unknown prior name",
+        {"priors": {"slope": Prior("Normal", mu=0, sigma=1)}},
+        lambda: (BASE,),
+        ValueError,
+        r"unknown parameter name\(s\) \['slope'\]; valid names: \['Intercept', 'x', 'tau'",
+    ),
+    (
+        "unknown prior distribution",
+        {"priors": {"x": Prior("Cauchy", alpha=0, beta=1)}},
+        lambda: (BASE,),
+        ValueError,
+        r"priors\['x'\]: distribution 'Cauchy' is not supported here; valid: \['Normal'\]",
+    ),
+    (
+        "prior parameters",
+        {"priors": {"sigma": Prior("Exponential", mu=1)}},
+        lambda: (BASE,),
+        ValueError,
+        r"Exponential takes parameters \['lam'\]",
+    ),
+    (
+        "prior scale not positive",
+        {"priors": {"tau[x]": Prior("HalfNormal", sigma=0)}},
+        lambda: (BASE,),
+        ValueError,
+        "sigma must be > 0",
+    ),
+    (
+        "priors not a dict",
+        {"priors": [Prior("Normal", mu=0, sigma=1)]},
+        lambda: (BASE,),
+        TypeError,
+        "priors must be a dict",
+    ),
+    (
+        "prior not a Prior",
+        {"priors": {"x": (0, 1)}},
+        lambda: (BASE,),
+        TypeError,
+        r"priors\['x'\] must be a hierreg.Prior",
     ),
     (
         "sparse X",
