@@ -29,6 +29,7 @@ __all__ = [
     "DesignSpec",
     "as_2d_frame",
     "build_design",
+    "check_constant_within_groups",
     "formula_spec_from_columns",
     "normalize_formula",
     "safe_formula_environment",
@@ -250,6 +251,30 @@ def formula_spec_from_columns(
         n_columns=n_columns,
         _common=common,
     )
+
+
+def check_constant_within_groups(X: Any, columns: Sequence[str], group: Hashable) -> None:
+    """Raise ``ValueError`` naming a column and a group where it is not constant.
+
+    For group-level predictors (one value per group); missing columns and values are left to
+    the design's own checks, which name them.
+    """
+    frame = as_2d_frame(X)
+    if group not in frame.columns:
+        return
+    for column in columns:
+        if column not in frame.columns:
+            continue
+        counts = frame.groupby(group, observed=True, dropna=True)[column].nunique(dropna=False)
+        varies = counts[counts > 1]
+        if len(varies):
+            label = varies.index[0]
+            values = pd.unique(frame.loc[frame[group] == label, column])[:3]
+            raise ValueError(
+                f"group predictor {column!r} varies within group {label!r} of column "
+                f"{group!r} (values {list(values)}); a group predictor must be constant "
+                "within each group"
+            )
 
 
 def normalize_formula(formula: str) -> tuple[str | None, str]:

@@ -16,7 +16,14 @@ from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hierreg.design import Design, DesignSpec, as_2d_frame, build_design
+from hierreg.design import (
+    Design,
+    DesignSpec,
+    as_2d_frame,
+    build_design,
+    check_constant_within_groups,
+    normalize_formula,
+)
 from hierreg.inference import (
     SAMPLERS,
     SamplerSettings,
@@ -144,6 +151,15 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         or ``"tau"`` (all terms) takes ``Prior("HalfNormal", sigma=...)``; ``"sigma"`` takes
         ``Prior("Exponential", lam=...)``. Unknown names or distributions are a
         ``ValueError`` listing the valid ones. ``default_priors_`` shows the defaults.
+    group_predictors : list of str or None, default=None
+        Columns constant within each group (radon: the county's ``log_uranium``) that
+        predict the group intercepts: ``alpha_g ~ Normal(gamma_0 + gamma' u_g, tau)``. Fitted
+        as shared terms of the formula (``y = alpha_g + gamma' u_g + ...`` is the same
+        model), so ``coef_["Intercept"]`` is ``alpha_g`` without ``gamma' u_g`` and
+        ``coef_[u]`` is ``gamma``; a new group's ``u`` is read from ``X`` at predict time.
+        A column that varies within a group is a ``ValueError`` naming the column and a
+        group where it varies. Needs a formula and a group; the columns cannot be listed in
+        ``varying``.
 
     Attributes
     ----------
@@ -219,6 +235,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         new_groups: str = "population",
         store_log_likelihood: bool = True,
         priors: Mapping[str, Any] | None = None,
+        group_predictors: Sequence[str] | None = None,
     ) -> None:
         self.formula = formula
         self.group = group
@@ -237,6 +254,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         self.new_groups = new_groups
         self.store_log_likelihood = store_log_likelihood
         self.priors = priors
+        self.group_predictors = group_predictors
 
     # --- fitting -------------------------------------------------------------------------
 
@@ -273,7 +291,11 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             raise ValueError("group_noise=True needs groups: use pooling='none' or 'partial'")
         # complete pooling ignores groups, but array input must still drop the group column
         keep_group = pooling != "complete" or self.formula is None
-        design = build_design(X, y, formula=self.formula, group=self.group if keep_group else None)
+        predictors = self._group_predictor_columns()
+        formula = _formula_with(self.formula, predictors)
+        if predictors:
+            check_constant_within_groups(X, predictors, self.group)
+        design = build_design(X, y, formula=formula, group=self.group if keep_group else None)
         if pooling == "complete":
             design = Design(design.X, design.y, None, _without_groups(design.spec))
         n_groups = 0 if design.spec.groups is None else len(design.spec.groups)
@@ -284,7 +306,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             )
         structure = ModelStructure(
             pooling=pooling,
-            varying=_resolve_varying(self.varying, design.spec, pooling),
+            varying=_resolve_varying(self.varying, design.spec, pooling, predictors),
             parametrization=self.parametrization,
             group_noise=bool(self.group_noise),
         )
@@ -307,6 +329,24 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         self._set_fitted(X, design, structure, priors, idata, diagnostics)
         self.default_priors_ = defaults.as_dict()
         return self
+
+    def _group_predictor_columns(self) -> list[str]:
+        predictors = self.group_predictors
+        if predictors is None:
+            return []
+        if isinstance(predictors, str):
+            predictors = [predictors]
+        if not isinstance(predictors, Sequence) or not all(
+            isinstance(c, str) and c.isidentifier() for c in predictors
+        ):
+            raise TypeError(
+                f"group_predictors must be a list of column names, got {self.group_predictors!r}"
+            )
+        if self.formula is None or self.group is None:
+            raise ValueError("group_predictors needs a formula and a group column")
+        if len(set(predictors)) != len(predictors):
+            raise ValueError(f"group_predictors lists a column twice: {list(predictors)}")
+        return list(predictors)
 
     def _set_fitted(self, X, design, structure, priors, idata, diagnostics) -> None:
         spec = design.spec
@@ -619,14 +659,23 @@ def _without_groups(spec: DesignSpec) -> DesignSpec:
     return replace(spec, group=None, groups=None)
 
 
-def _resolve_varying(varying: Any, spec: DesignSpec, pooling: str) -> tuple[bool, ...]:
+def _resolve_varying(
+    varying: Any, spec: DesignSpec, pooling: str, group_predictors: Sequence[str] = ()
+) -> tuple[bool, ...]:
     terms = spec.terms
     if pooling == "complete":
         return tuple(False for _ in terms)
+    shared = set(group_predictors)
     if isinstance(varying, str):
         if varying == "all":
-            return tuple(True for _ in terms)
+            return tuple(t not in shared for t in terms)
         varying = [varying]
+    listed = sorted(shared.intersection(varying) if isinstance(varying, Sequence) else ())
+    if listed:
+        raise ValueError(
+            f"group predictor(s) {listed} cannot vary by group (constant within each group): "
+            "remove them from varying"
+        )
     if not isinstance(varying, Sequence) or not all(isinstance(v, str) for v in varying):
         raise TypeError(f"varying must be 'all' or a list of term names, got {varying!r}")
     if len(varying) == 0:
@@ -638,6 +687,15 @@ def _resolve_varying(varying: Any, spec: DesignSpec, pooling: str) -> tuple[bool
             raise ValueError(f"varying term {name!r} is not a model term; terms are {terms}")
         chosen.update(matches)
     return tuple(t in chosen for t in terms)
+
+
+def _formula_with(formula: str | None, predictors: list[str]) -> str | None:
+    """The formula with the group predictors added as terms."""
+    if not predictors or formula is None:
+        return formula
+    lhs, rhs = normalize_formula(formula)
+    rhs = " + ".join([rhs, *predictors])
+    return rhs if lhs is None else f"{lhs} ~ {rhs}"
 
 
 def _string_columns(X: Any) -> np.ndarray | None:

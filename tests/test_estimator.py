@@ -296,3 +296,28 @@ def test_predict_missing_column(radon_fits):
 def test_group_none_means_complete_pooling(radon):
     est = fit_quietly(HierarchicalLinearRegression("log_radon ~ floor", **FAST), radon)
     assert est.pooling_ == "complete"
+
+
+def test_radon_county_uranium_as_group_predictor(radon):
+    """Gelman & Hill's varying-intercept model with log uranium predicting the intercepts."""
+    kw = dict(group="county", varying=["Intercept"], draws=500, tune=500, chains=2)
+    kw.update(progressbar=False, random_state=0)
+    with_u = fit_quietly(
+        HierarchicalLinearRegression("log_radon ~ floor", group_predictors=["log_uranium"], **kw),
+        radon,
+    )
+    without = fit_quietly(HierarchicalLinearRegression("log_radon ~ floor", **kw), radon)
+    assert with_u.terms_ == ["Intercept", "floor", "log_uranium"]
+    assert with_u.diagnostics_["divergences"] == 0
+    gamma = with_u.coef_["log_uranium"]
+    assert (gamma == gamma.iloc[0]).all()  # shared by every county
+    assert 0.6 < gamma.iloc[0] < 0.85  # Gelman & Hill: about 0.72
+    tau = {
+        name: float(est.idata_["posterior"]["tau"].sel(varying_term="Intercept").mean())
+        for name, est in (("with", with_u), ("without", without))
+    }
+    assert tau["with"] < 0.7 * tau["without"]  # uranium explains between-county variation
+    # a new county: its uranium enters the prediction through gamma
+    new = radon.iloc[:2].assign(county="NEW", floor=0.0, log_uranium=[0.0, 1.0])
+    mean = with_u.set_params(new_groups="mean").predict(new)
+    assert mean[1] - mean[0] == pytest.approx(gamma.iloc[0], rel=1e-9)

@@ -213,3 +213,16 @@ def test_round_trip_keeps_user_priors(tmp_path, simulated):
     assert back.get_params()["priors"] == priors
     assert back.priors_ == est.priors_ and back.default_priors_ == est.default_priors_
     _assert_same_predictions(est, back, frame)
+
+
+def test_round_trip_with_group_predictor(tmp_path, simulated):
+    frame, _ = simulated
+    frame = frame.assign(u=frame["g"].str[1:].astype(float) / 10)
+    est = fit_quietly(
+        HierarchicalLinearRegression("y ~ x", group="g", group_predictors=["u"], **TINY), frame
+    )
+    est.save(tmp_path)
+    back = HierarchicalLinearRegression.load(tmp_path)
+    assert back.terms_ == ["Intercept", "x", "u"] and back.group_predictors == ["u"]
+    new = frame.assign(g="unseen", u=0.35)
+    _assert_same_predictions(est, back, pd.concat([frame, new.head(3)]))
