@@ -292,6 +292,11 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         # complete pooling ignores groups, but array input must still drop the group column
         keep_group = pooling != "complete" or self.formula is None
         predictors = self._group_predictor_columns()
+        if predictors and pooling == "none":
+            raise ValueError(
+                "group_predictors cannot be estimated with pooling='none': every group's "
+                "own intercept absorbs them; use pooling='partial'"
+            )
         formula = _formula_with(self.formula, predictors)
         if predictors:
             check_constant_within_groups(X, predictors, self.group)

@@ -256,6 +256,13 @@ REJECTED = [
         "group_predictors needs a formula and a group column",
     ),
     (
+        "group predictors without pooling",
+        {"group_predictors": ["u"], "pooling": "none"},
+        lambda: (BASE.assign(u=BASE.g.str[1:].astype(float)),),
+        ValueError,
+        "group_predictors cannot be estimated with pooling='none'",
+    ),
+    (
         "group predictors not names",
         {"group_predictors": [1]},
         lambda: (BASE,),
