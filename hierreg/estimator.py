@@ -50,8 +50,12 @@ from hierreg.predict import (
 )
 from hierreg.priors import check_user_priors, default_priors, with_user_priors
 from hierreg.standardize import Standardization
+from hierreg.sufficient import LIKELIHOOD_MODES, choose_likelihood_mode
 
 __all__ = ["HierarchicalLinearRegression"]
+
+# store_log_likelihood="auto" stores it up to this many (draw, row) values (800 MB).
+LOG_LIKELIHOOD_AUTO_MAX = 100_000_000
 
 NEW_GROUPS = ("population", "mean", "error")
 _RESERVED_SAMPLE_KWARGS = {
@@ -141,9 +145,11 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
         A missing (NaN/None) group is always a ``ValueError``, as is an unseen group with
         ``group_noise=True``.
-    store_log_likelihood : bool, default=True
+    store_log_likelihood : bool or "auto", default="auto"
         Store the pointwise log-likelihood in ``idata_["log_likelihood"]`` (computed in
-        numpy after sampling) for LOO comparison with :func:`hierreg.compare`.
+        numpy after sampling) for LOO comparison with :func:`hierreg.compare`. It holds
+        one value per posterior draw and row: ``"auto"`` stores it when that is at most
+        10^8 values (800 MB; radon: 4000 x 919), and skips it for larger data.
     priors : dict of str to hierreg.Prior or None, default=None
         Priors replacing the defaults, in data units, by parameter name: a term name
         (``"Intercept"``, ``"floor"``: the coefficient, or its population mean under
@@ -160,6 +166,12 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         A column that varies within a group is a ``ValueError`` naming the column and a
         group where it varies. Needs a formula and a group; the columns cannot be listed in
         ``varying``.
+    likelihood_mode : {"auto", "rows", "sufficient"}, default="auto"
+        How the normal log-likelihood enters the sampler; the model is exactly the same.
+        ``"rows"``: row by row (gradient cost grows with the rows). ``"sufficient"``: from
+        each group's ``n_g``, ``X_g'X_g``, ``X_g'y_g``, ``y_g'y_g`` (gradient cost
+        ``n_groups x n_terms^2``, independent of the rows; see :mod:`hierreg.sufficient`).
+        ``"auto"`` picks the cheaper (``structure_.likelihood_mode`` says which).
 
     Attributes
     ----------
@@ -233,9 +245,10 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         progressbar: bool = True,
         sample_kwargs: Mapping[str, Any] | None = None,
         new_groups: str = "population",
-        store_log_likelihood: bool = True,
+        store_log_likelihood: bool | str = "auto",
         priors: Mapping[str, Any] | None = None,
         group_predictors: Sequence[str] | None = None,
+        likelihood_mode: str = "auto",
     ) -> None:
         self.formula = formula
         self.group = group
@@ -255,6 +268,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         self.store_log_likelihood = store_log_likelihood
         self.priors = priors
         self.group_predictors = group_predictors
+        self.likelihood_mode = likelihood_mode
 
     # --- fitting -------------------------------------------------------------------------
 
@@ -277,10 +291,12 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         """
         settings = self._sampler_settings()
         self._new_groups()
-        if not isinstance(self.store_log_likelihood, bool | np.bool_):
+        store_loglik = self.store_log_likelihood
+        if not (isinstance(store_loglik, bool | np.bool_) or _is_auto(store_loglik)):
             raise TypeError(
-                f"store_log_likelihood must be True or False, got {self.store_log_likelihood!r}"
+                f"store_log_likelihood must be True, False or 'auto', got {store_loglik!r}"
             )
+        self._check_choice("likelihood_mode", self.likelihood_mode, LIKELIHOOD_MODES)
         pooling = self._check_choice("pooling", self.pooling, POOLING_MODES)
         self._check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
         if not isinstance(self.group_noise, bool | np.bool_):
@@ -314,6 +330,9 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             varying=_resolve_varying(self.varying, design.spec, pooling, predictors),
             parametrization=self.parametrization,
             group_noise=bool(self.group_noise),
+            likelihood_mode=choose_likelihood_mode(
+                self.likelihood_mode, len(design.y), max(n_groups, 1), len(design.spec.terms)
+            ),
         )
         defaults = default_priors(design.X, design.y, design.spec.terms)
         priors = with_user_priors(defaults, check_user_priors(self.priors, design.spec.terms))
@@ -323,7 +342,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         idata, seconds = sample_posterior(model, settings)
         gdim = group_dim(design)
         idata = finalize_posterior(idata, structure, units, design.y, gdim, design.spec.groups)
-        if self.store_log_likelihood:
+        if _store_log_likelihood(store_loglik, idata, len(design.y)):
             post = PosteriorArrays.from_posterior(idata["posterior"].to_dataset(), structure, gdim)
             add_log_likelihood(idata, log_likelihood(design.X, design.y, design.group_index, post))
         if design.spec.formula_columns:
@@ -638,6 +657,17 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _is_auto(value: Any) -> bool:
+    return isinstance(value, str) and value == "auto"
+
+
+def _store_log_likelihood(setting: Any, idata, n_rows: int) -> bool:
+    if not _is_auto(setting):
+        return bool(setting)
+    posterior = idata["posterior"]
+    return posterior.sizes["chain"] * posterior.sizes["draw"] * n_rows <= LOG_LIKELIHOOD_AUTO_MAX
 
 
 def _draw_subset(total: int, n_draws: int | None, rng: np.random.Generator) -> np.ndarray:

@@ -21,7 +21,8 @@ def compare(
     Parameters
     ----------
     models : dict of str to HierarchicalLinearRegression
-        Fitted on the same rows, with ``store_log_likelihood=True`` (the default).
+        Fitted on the same rows, with the log-likelihood stored (``store_log_likelihood``
+        True, or "auto" for data of up to 10^8 draws x rows).
     method : str, default="stacking"
         Weighting method passed to :func:`arviz_stats.compare`.
     round_to : int, "auto" or "none", default="none"

@@ -14,7 +14,9 @@ Free parameters (coordinates carry the real group labels and term names):
   ``z`` (standardised group offsets, non-centred: ``beta = mu + tau * z``) or the group
   coefficients themselves (centred); ``beta_common`` for the shared terms;
 * ``sigma``: residual sd, scalar or per group (``group_noise=True``);
-* ``y``: the observed response, dims ``obs``.
+* ``y``: the observed response, dims ``obs`` (``likelihood_mode="rows"``), or
+  ``y_loglik``, a potential holding the same log-likelihood computed from per-group
+  sufficient statistics (``likelihood_mode="sufficient"``, see :mod:`hierreg.sufficient`).
 
 Group-by-term parameters (``beta``/``beta_varying`` without pooling, ``z`` or centred
 ``beta`` with partial pooling) are sampled as one flat vector, dims ``group_term``, term-major
@@ -34,6 +36,7 @@ import pytensor.tensor as pt
 
 from hierreg.design import Design
 from hierreg.priors import DefaultPriors
+from hierreg.sufficient import SufficientStatistics
 
 __all__ = [
     "FLAT_DIM",
@@ -57,6 +60,7 @@ RESERVED = {
     "z",
     "sigma",
     "y",
+    "y_loglik",
     "obs",
     FLAT_DIM,
 }
@@ -70,6 +74,7 @@ class ModelStructure:
     varying: tuple[bool, ...]
     parametrization: str = "noncentered"
     group_noise: bool = False
+    likelihood_mode: str = "rows"
 
     @property
     def varying_index(self) -> np.ndarray:
@@ -92,7 +97,12 @@ def term_dims(structure: ModelStructure) -> tuple[str, str]:
     return ("term" if n_com == 0 else "varying_term", "term" if n_var == 0 else "common_term")
 
 
-def build_model(design: Design, structure: ModelStructure, priors: DefaultPriors) -> pm.Model:
+def build_model(
+    design: Design,
+    structure: ModelStructure,
+    priors: DefaultPriors,
+    statistics: SufficientStatistics | None = None,
+) -> pm.Model:
     """Build the PyMC model for one design.
 
     Parameters
@@ -103,6 +113,9 @@ def build_model(design: Design, structure: ModelStructure, priors: DefaultPriors
         Pooling mode, which terms vary by group, parametrisation, per-group noise.
     priors : DefaultPriors
         Location/scale of every coefficient prior, between-group sd scales, sigma rate.
+    statistics : SufficientStatistics, optional
+        With ``structure.likelihood_mode == "sufficient"``: the per-group statistics of
+        the (standardised) data; computed from ``design`` when not given.
 
     Returns
     -------
@@ -113,36 +126,86 @@ def build_model(design: Design, structure: ModelStructure, priors: DefaultPriors
     var_idx, com_idx = structure.varying_index, structure.common_index
     var_dim, com_dim = term_dims(structure)
     gdim = group_dim(design)
-    coords: dict[str, object] = {"term": list(terms), "obs": np.arange(len(y))}
+    sufficient = structure.likelihood_mode == "sufficient"
+    coords: dict[str, object] = {"term": list(terms)}
+    if not sufficient:
+        coords["obs"] = np.arange(len(y))
     if structure.pooling != "complete":
         coords[gdim] = list(spec.groups)
         coords[var_dim] = list(terms[var_idx])
         coords[com_dim] = list(terms[com_idx])
         coords[FLAT_DIM] = np.arange(len(spec.groups) * len(var_idx))
+    n_groups = 1 if structure.pooling == "complete" else len(spec.groups)
+    if sufficient and statistics is None:
+        statistics = SufficientStatistics.from_arrays(X, y, design.group_index, n_groups)
 
     with pm.Model(coords=coords) as model:
+        # coefficients: per term, a scalar (shared) or a (n_groups,) vector (varying)
+        coefficients: list = [None] * len(terms)
+        shared = None  # the vector of shared coefficients, for the row-wise predictor
         if structure.pooling == "complete":
-            beta = pm.Normal("beta", mu=priors.loc, sigma=priors.scale, dims="term")
-            eta = _shared_linear_predictor(X, beta)
+            shared = pm.Normal("beta", mu=priors.loc, sigma=priors.scale, dims="term")
+            coefficients = [shared[k] for k in range(len(terms))]
         else:
-            g = design.group_index
             name = "beta" if len(com_idx) == 0 else "beta_varying"
-            n_groups = len(spec.groups)
             columns = _varying_coefficients(structure, priors, var_idx, name, var_dim, n_groups)
-            eta = _group_linear_predictor(X, g, columns, var_idx)
+            for column, k in zip(columns, var_idx, strict=True):
+                coefficients[k] = column
             if len(com_idx):
-                beta_com = pm.Normal(
+                shared = pm.Normal(
                     "beta_common",
                     mu=priors.loc[com_idx],
                     sigma=priors.scale[com_idx],
                     dims=com_dim,
                 )
-                eta = eta + _shared_linear_predictor(X[:, com_idx], beta_com)
+                for j, k in enumerate(com_idx):
+                    coefficients[k] = shared[j]
         sigma_dims = gdim if structure.group_noise else None
         sigma = pm.Exponential("sigma", lam=priors.sigma_rate, dims=sigma_dims)
-        sigma_obs = sigma[design.group_index] if structure.group_noise else sigma
-        pm.Normal("y", mu=eta, sigma=sigma_obs, observed=y, dims="obs")
+        if sufficient:
+            pm.Potential("y_loglik", _sufficient_log_likelihood(statistics, coefficients, sigma))
+        else:
+            eta = _linear_predictor(X, design.group_index, coefficients, shared, structure)
+            sigma_obs = sigma[design.group_index] if structure.group_noise else sigma
+            pm.Normal("y", mu=eta, sigma=sigma_obs, observed=y, dims="obs")
     return model
+
+
+def _linear_predictor(X, g, coefficients, shared, structure):
+    """Row-wise ``x_i @ beta[g[i]]``, written as one would by hand."""
+    var_idx, com_idx = structure.varying_index, structure.common_index
+    if structure.pooling == "complete":
+        return _shared_linear_predictor(X, shared)
+    eta = _group_linear_predictor(X, g, [coefficients[k] for k in var_idx], var_idx)
+    if len(com_idx):
+        eta = eta + _shared_linear_predictor(X[:, com_idx], shared)
+    return eta
+
+
+def _sufficient_log_likelihood(stats: SufficientStatistics, coefficients, sigma):
+    """Sum over groups of the exact normal log-likelihood from ``n, X'X, X'y, y'y``.
+
+    ``coefficients[k]`` is term ``k``'s coefficient: a scalar (shared) or one value per
+    group. The residual sum of squares of group ``g`` is
+    ``y'y - 2 sum_k b_k (X'y)_k + sum_k sum_l b_k b_l (X'X)_kl``, written term by term for
+    a few terms (a small graph, as by hand) and with one (groups, terms, terms) product
+    beyond.
+    """
+    n_terms = len(coefficients)
+    if n_terms <= COLUMNWISE_MAX_TERMS:
+        ssr = stats.yty
+        for k, b_k in enumerate(coefficients):
+            ssr = ssr - 2.0 * b_k * stats.xty[:, k] + b_k**2 * stats.xtx[:, k, k]
+            for j in range(k + 1, n_terms):
+                ssr = ssr + 2.0 * b_k * coefficients[j] * stats.xtx[:, k, j]
+    else:
+        B = pt.stack([pt.broadcast_to(c, (stats.n_groups,)) for c in coefficients], axis=1)
+        quad = pt.sum(pt.sum(B[:, :, None] * stats.xtx, axis=1) * B, axis=1)
+        ssr = stats.yty - 2.0 * pt.sum(B * stats.xty, axis=1) + quad
+    log_norm = 0.5 * np.log(2 * np.pi)
+    if sigma.ndim == 0:
+        return -stats.n.sum() * (pt.log(sigma) + log_norm) - pt.sum(ssr) / (2.0 * sigma**2)
+    return pt.sum(-stats.n * (pt.log(sigma) + log_norm) - ssr / (2.0 * sigma**2))
 
 
 def unflatten(values: np.ndarray, n_groups: int) -> np.ndarray:

@@ -26,7 +26,7 @@ def finalize_posterior(
     Group-by-term parameters sampled flat (dims ``group_term``) get dims ``(<group>, term)``
     with coordinates ``groups`` (``None`` under complete pooling). Under partial pooling
     (non-centred) ``beta = mu + tau * z``; when only some terms vary, ``beta`` joins the
-    varying and the shared coefficients. ``observed_data`` gets the response in data units.
+    varying and the shared coefficients. ``observed_data`` holds the response in data units.
     Modifies and returns ``idata``.
     """
     posterior = idata["posterior"].to_dataset()
@@ -39,10 +39,10 @@ def finalize_posterior(
         restored["beta"] = _assemble_beta(restored, structure, group_dim)
     restored.attrs = attrs
     idata["posterior"] = restored
-    if "observed_data" in idata and "y" in idata["observed_data"]:
-        observed = idata["observed_data"].to_dataset()
-        observed["y"] = (observed["y"].dims, np.asarray(y, dtype=float))
-        idata["observed_data"] = observed
+    # the response in data units (the sufficient-statistics model has no observed variable)
+    idata["observed_data"] = xr.Dataset(
+        {"y": (("obs",), np.asarray(y, dtype=float))}, coords={"obs": np.arange(len(y))}
+    )
     return idata
 
 
