@@ -32,6 +32,8 @@ from hierreg.inference import (
     warn_if_unconverged,
 )
 from hierreg.model import (
+    LIKELIHOODS,
+    NU_PRIOR,
     PARAMETRIZATIONS,
     POOLING_MODES,
     ModelStructure,
@@ -48,7 +50,7 @@ from hierreg.predict import (
     predict_moments,
     predictive_draws,
 )
-from hierreg.priors import check_user_priors, default_priors, with_user_priors
+from hierreg.priors import Prior, check_user_priors, default_priors, with_user_priors
 from hierreg.standardize import Standardization
 from hierreg.sufficient import LIKELIHOOD_MODES, choose_likelihood_mode
 
@@ -78,7 +80,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
     Model, for row ``i`` in group ``g[i]`` with design row ``x_i``::
 
-        y_i ~ Normal(x_i @ beta[g[i]], sigma)
+        y_i ~ Normal(x_i @ beta[g[i]], sigma)      (or StudentT(nu, ...), likelihood=)
 
     * ``pooling="complete"``: ``beta[g] = beta`` for all groups (the group is ignored).
     * ``pooling="none"``: ``beta[g, k] ~ Normal(m_k, s_k)`` independently per group.
@@ -171,7 +173,14 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         ``"rows"``: row by row (gradient cost grows with the rows). ``"sufficient"``: from
         each group's ``n_g``, ``X_g'X_g``, ``X_g'y_g``, ``y_g'y_g`` (gradient cost
         ``n_groups x n_terms^2``, independent of the rows; see :mod:`hierreg.sufficient`).
-        ``"auto"`` picks the cheaper (``structure_.likelihood_mode`` says which).
+        ``"auto"`` picks the cheaper (``structure_.likelihood_mode`` says which); a
+        Student-t likelihood is always row by row.
+    likelihood : {"normal", "student_t"}, default="normal"
+        Distribution of the residuals. ``"student_t"``: ``y_i ~ StudentT(nu, x_i @ beta,
+        sigma)``, robust to outliers, with the degrees of freedom estimated,
+        ``nu ~ Gamma(2, 0.1)`` (mean 20; Juarez & Steel 2010, as Stan's prior-choice
+        recommendations). The predictive sd is ``sigma * sqrt(nu / (nu - 2))``, infinite
+        when the posterior puts weight on ``nu <= 2``.
 
     Attributes
     ----------
@@ -249,6 +258,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         priors: Mapping[str, Any] | None = None,
         group_predictors: Sequence[str] | None = None,
         likelihood_mode: str = "auto",
+        likelihood: str = "normal",
     ) -> None:
         self.formula = formula
         self.group = group
@@ -269,6 +279,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         self.priors = priors
         self.group_predictors = group_predictors
         self.likelihood_mode = likelihood_mode
+        self.likelihood = likelihood
 
     # --- fitting -------------------------------------------------------------------------
 
@@ -296,7 +307,17 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             raise TypeError(
                 f"store_log_likelihood must be True, False or 'auto', got {store_loglik!r}"
             )
-        self._check_choice("likelihood_mode", self.likelihood_mode, LIKELIHOOD_MODES)
+        likelihood_mode = self._check_choice(
+            "likelihood_mode", self.likelihood_mode, LIKELIHOOD_MODES
+        )
+        likelihood = self._check_choice("likelihood", self.likelihood, LIKELIHOODS)
+        if likelihood != "normal":
+            if likelihood_mode == "sufficient":
+                raise ValueError(
+                    f"likelihood_mode='sufficient' needs likelihood='normal' (a {likelihood} "
+                    "likelihood has no sufficient statistics); use 'rows' or 'auto'"
+                )
+            likelihood_mode = "rows"
         pooling = self._check_choice("pooling", self.pooling, POOLING_MODES)
         self._check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
         if not isinstance(self.group_noise, bool | np.bool_):
@@ -331,8 +352,9 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             parametrization=self.parametrization,
             group_noise=bool(self.group_noise),
             likelihood_mode=choose_likelihood_mode(
-                self.likelihood_mode, len(design.y), max(n_groups, 1), len(design.spec.terms)
+                likelihood_mode, len(design.y), max(n_groups, 1), len(design.spec.terms)
             ),
+            likelihood=likelihood,
         )
         defaults = default_priors(design.X, design.y, design.spec.terms)
         priors = with_user_priors(defaults, check_user_priors(self.priors, design.spec.terms))
@@ -409,6 +431,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             pd.Series(sigma, index=coef.index, name="sigma") if sigma.ndim else float(sigma)
         )
         self.priors_ = priors.as_dict()
+        if structure.likelihood == "student_t":
+            self.priors_["nu"] = Prior("Gamma", **NU_PRIOR)
         self.diagnostics_ = diagnostics
         self.n_features_in_ = spec.n_columns
         names = _string_columns(X)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
+from scipy.special import gammaln
 
 from hierreg.model import ModelStructure
 
@@ -50,12 +51,16 @@ class PosteriorArrays:
     tau : ndarray of shape (n_draws, n_terms) or None
         Between-group sd per term (0 for shared terms).
     sigma : ndarray of shape (n_draws,) or (n_draws, n_groups)
+        Residual sd (the scale of the Student-t noise).
+    nu : ndarray of shape (n_draws,) or None
+        Degrees of freedom of Student-t noise; None for normal noise.
     """
 
     beta: np.ndarray
     population: np.ndarray | None
     tau: np.ndarray | None
     sigma: np.ndarray
+    nu: np.ndarray | None = None
 
     @classmethod
     def from_posterior(cls, posterior: xr.Dataset, structure: ModelStructure, gdim: str):
@@ -67,13 +72,15 @@ class PosteriorArrays:
             )
 
         n_terms = len(structure.varying)
+        nu = flat("nu", []) if structure.likelihood == "student_t" else None
         if structure.pooling == "complete":
             beta = flat("beta", ["term"])[:, None, :]
-            return cls(beta=beta, population=beta[:, 0, :], tau=None, sigma=flat("sigma", []))
+            sigma = flat("sigma", [])
+            return cls(beta=beta, population=beta[:, 0, :], tau=None, sigma=sigma, nu=nu)
         beta = flat("beta", [gdim, "term"])
         sigma = flat("sigma", [gdim] if structure.group_noise else [])
         if structure.pooling == "none":
-            return cls(beta=beta, population=None, tau=None, sigma=sigma)
+            return cls(beta=beta, population=None, tau=None, sigma=sigma, nu=nu)
         var_dim = "term" if not len(structure.common_index) else "varying_term"
         population = np.empty((beta.shape[0], n_terms))
         tau = np.zeros((beta.shape[0], n_terms))
@@ -81,7 +88,7 @@ class PosteriorArrays:
         tau[:, structure.varying_index] = flat("tau", [var_dim])
         if len(structure.common_index):
             population[:, structure.common_index] = flat("beta_common", ["common_term"])
-        return cls(beta=beta, population=population, tau=tau, sigma=sigma)
+        return cls(beta=beta, population=population, tau=tau, sigma=sigma, nu=nu)
 
     @property
     def n_draws(self) -> int:
@@ -94,7 +101,7 @@ class Moments:
 
     mean: np.ndarray  # (n_groups, n_terms)
     cov: np.ndarray  # (n_groups, n_terms, n_terms)
-    noise_var: np.ndarray  # (n_groups,) posterior mean of sigma**2
+    noise_var: np.ndarray  # (n_groups,) posterior mean of the noise variance
     new_mean: np.ndarray | None  # (n_terms,)
     new_cov: np.ndarray | None  # (n_terms, n_terms)
     new_noise_var: float | None
@@ -113,6 +120,10 @@ def moments(post: PosteriorArrays, new_groups: str | None) -> Moments:
     mean, cov = _mean_cov(post.beta)
     n_groups = post.beta.shape[1]
     sigma2 = post.sigma**2
+    if post.nu is not None:  # Var(t_nu(0, sigma)) = sigma^2 nu / (nu - 2), infinite for nu <= 2
+        with np.errstate(divide="ignore"):
+            factor = np.where(post.nu > 2, post.nu / (post.nu - 2), np.inf)
+        sigma2 = sigma2 * (factor if sigma2.ndim == 1 else factor[:, None])
     noise_var = np.full(n_groups, sigma2.mean()) if sigma2.ndim == 1 else sigma2.mean(axis=0)
     new_mean = new_cov = new_noise = None
     if post.population is not None and new_groups in ("population", "mean"):
@@ -177,12 +188,14 @@ def predictive_draws(
         beta = np.concatenate([beta, fresh], axis=1)
     index = np.where(group_index < 0, post.beta.shape[1] - 1 - group_index, group_index)
     sigma = post.sigma[draw_index]
+    nu = None if post.nu is None else post.nu[draw_index][:, None]
     for rows in _chunks(np.arange(X.shape[0]), n_draws * X.shape[1]):
         g = index[rows]
         eta = np.einsum("ij,sij->si", X[rows], beta[:, g, :])
         if include_noise:
             scale = sigma[:, None] if sigma.ndim == 1 else sigma[:, g]
-            eta = eta + scale * rng.standard_normal(eta.shape)
+            noise = rng.standard_normal(eta.shape) if nu is None else rng.standard_t(nu, eta.shape)
+            eta = eta + scale * noise
         yield rows, eta
 
 
@@ -195,7 +208,8 @@ def _chunks(rows: np.ndarray, per_row: int, elements: int | None = None) -> Iter
 def log_likelihood(
     X: np.ndarray, y: np.ndarray, group_index: np.ndarray, post: PosteriorArrays
 ) -> np.ndarray:
-    """Pointwise Normal log-likelihood, shape (n_draws, n_rows), computed in row chunks.
+    """Pointwise log-likelihood (Normal, or Student-t when ``post.nu`` is set), shape
+    (n_draws, n_rows), computed in row chunks.
 
     Written into the result in place, one term at a time, through one small scratch buffer
     reused by every chunk: no (draws, rows, terms) temporary and no per-operation
@@ -209,6 +223,9 @@ def log_likelihood(
     per_group_sigma = post.sigma.ndim > 1
     sigma = post.sigma if per_group_sigma else post.sigma[:, None]
     log_norm = 0.5 * np.log(2 * np.pi)
+    nu = None if post.nu is None else post.nu[:, None]
+    if nu is not None:
+        t_norm = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
     buffer = np.empty(min(LOGLIK_CHUNK_ELEMENTS, n_draws * X.shape[0]))
     for rows in _chunks(np.arange(X.shape[0]), n_draws, LOGLIK_CHUNK_ELEMENTS):
         g = g_all[rows]
@@ -226,7 +243,13 @@ def log_likelihood(
             scale = sigma
         resid /= scale
         np.square(resid, out=resid)
-        resid *= -0.5
+        if nu is None:
+            resid *= -0.5
+            resid -= log_norm
+        else:  # log t_nu(r) = c(nu) - (nu + 1) / 2 log(1 + r^2 / nu)
+            resid /= nu
+            np.log1p(resid, out=resid)
+            resid *= -(nu + 1) / 2
+            resid += t_norm
         resid -= np.log(scale)
-        resid -= log_norm
     return out

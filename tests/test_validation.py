@@ -190,7 +190,21 @@ REJECTED = [
         {"store_log_likelihood": 1},
         lambda: (BASE,),
         TypeError,
-        "store_log_likelihood must be True or False",
+        "store_log_likelihood must be True, False or 'auto'",
+    ),
+    (
+        "unknown likelihood",
+        {"likelihood": "laplace"},
+        lambda: (BASE,),
+        ValueError,
+        "likelihood='laplace' is not one of 'normal', 'student_t'",
+    ),
+    (
+        "unknown likelihood_mode",
+        {"likelihood_mode": "exact"},
+        lambda: (BASE,),
+        ValueError,
+        "likelihood_mode='exact' is not one of 'auto', 'rows', 'sufficient'",
     ),
     (
         "unknown prior name",
