@@ -16,6 +16,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from hierreg.compiled import cached_model, sample_compiled
 from hierreg.design import (
     Design,
     DesignSpec,
@@ -38,10 +39,12 @@ from hierreg.model import (
     POOLING_MODES,
     ModelStructure,
     build_model,
+    graph_key,
     group_dim,
+    model_data,
 )
 from hierreg.persistence import load_estimator, save_estimator, training_columns
-from hierreg.posterior import add_log_likelihood, finalize_posterior
+from hierreg.posterior import add_log_likelihood, drop_empty_slots, finalize_posterior
 from hierreg.predict import (
     Moments,
     PosteriorArrays,
@@ -52,7 +55,7 @@ from hierreg.predict import (
 )
 from hierreg.priors import Prior, check_user_priors, default_priors, with_user_priors
 from hierreg.standardize import Standardization
-from hierreg.sufficient import LIKELIHOOD_MODES, choose_likelihood_mode
+from hierreg.sufficient import LIKELIHOOD_MODES, SufficientStatistics, choose_likelihood_mode
 
 __all__ = ["HierarchicalLinearRegression"]
 
@@ -359,17 +362,18 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         defaults = default_priors(design.X, design.y, design.spec.terms)
         priors = with_user_priors(defaults, check_user_priors(self.priors, design.spec.terms))
         units = Standardization.from_design(design)
-        model = build_model(units.design(design), structure, units.priors(priors))
-
-        idata, seconds = sample_posterior(model, settings)
+        idata, seconds, sampled = _sample(
+            units.design(design), structure, units.priors(priors), settings
+        )
         gdim = group_dim(design)
         idata = finalize_posterior(idata, structure, units, design.y, gdim, design.spec.groups)
         if _store_log_likelihood(store_loglik, idata, len(design.y)):
             post = PosteriorArrays.from_posterior(idata["posterior"].to_dataset(), structure, gdim)
             add_log_likelihood(idata, log_likelihood(design.X, design.y, design.group_index, post))
+        if "constant_data" in idata:  # PyMC's copy of the model's data containers
+            del idata["constant_data"]
         if design.spec.formula_columns:
             idata["constant_data"] = training_columns(X, design.spec.formula_columns)
-        sampled = [rv.name for rv in model.free_RVs]
         diagnostics = convergence_diagnostics(idata, seconds, var_names=sampled)
         warn_if_unconverged(diagnostics)
         self._set_fitted(X, design, structure, priors, idata, diagnostics)
@@ -681,6 +685,47 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _sample(
+    design: Design, structure: ModelStructure, priors: Any, settings: SamplerSettings
+) -> tuple[Any, float, list[str]]:
+    """Sample the model of a standardised design: (idata, seconds, sampled parameter names).
+
+    With nutpie and no ``sample_kwargs``, through the per-process cache of compiled models
+    (:mod:`hierreg.compiled`: a refit of the same structure does not recompile); otherwise
+    through :func:`pymc.sample`.
+    """
+    statistics = None
+    if structure.likelihood_mode == "sufficient":
+        g = design.group_index if structure.pooling != "complete" else None
+        n_groups = 1 if g is None else len(design.spec.groups)
+        statistics = SufficientStatistics.from_arrays(design.X, design.y, g, n_groups)
+    if settings.sampler != "nutpie" or settings.sample_kwargs:
+        model = build_model(design, structure, priors, statistics)
+        idata, seconds = sample_posterior(model, settings)
+        return idata, seconds, [rv.name for rv in model.free_RVs]
+    n_groups = 1 if structure.pooling == "complete" else len(design.spec.groups)
+    entry, _ = cached_model(
+        graph_key(design, structure),
+        n_groups,
+        lambda slots: build_model(design, structure, priors, statistics, n_slots=slots),
+    )
+    data = model_data(design, structure, priors, statistics, n_slots=entry.slots)
+    idata, seconds = sample_compiled(
+        entry,
+        data,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        progressbar=settings.progressbar,
+        target_accept=settings.target_accept,
+    )
+    posterior = idata["posterior"].to_dataset()
+    gdim = group_dim(design)
+    idata["posterior"] = drop_empty_slots(posterior, structure, gdim, n_groups, entry.slots)
+    return idata, seconds, [rv.name for rv in entry.model.free_RVs]
 
 
 def _is_auto(value: Any) -> bool:

@@ -43,6 +43,8 @@ __all__ = [
     "FLAT_DIM",
     "ModelStructure",
     "build_model",
+    "graph_key",
+    "model_data",
     "unflatten",
     "POOLING_MODES",
     "LIKELIHOODS",
@@ -69,6 +71,7 @@ RESERVED = {
     "y",
     "y_loglik",
     "obs",
+    "group_mask",
     FLAT_DIM,
 }
 
@@ -110,8 +113,13 @@ def build_model(
     structure: ModelStructure,
     priors: DefaultPriors,
     statistics: SufficientStatistics | None = None,
+    n_slots: int | None = None,
 ) -> pm.Model:
     """Build the PyMC model for one design.
+
+    Every number taken from the data (priors, rows or sufficient statistics) enters through
+    a ``pm.Data`` container named as in :func:`model_data`, so a compiled model can be fed
+    the data of another fit with the same :func:`graph_key` (see :mod:`hierreg.compiled`).
 
     Parameters
     ----------
@@ -124,102 +132,256 @@ def build_model(
     statistics : SufficientStatistics, optional
         With ``structure.likelihood_mode == "sufficient"``: the per-group statistics of
         the (standardised) data; computed from ``design`` when not given.
+    n_slots : int, optional
+        Group slots in the graph, at least the number of groups (default: equal). Slots
+        beyond the groups hold no data; their parameters are independent of everything else
+        (``z ~ N(0, 1)``; centred: ``Normal(0, 1)``; no pooling: the prior), so the
+        posterior of the real groups is exactly that of the model without them. Padding
+        lets one compiled model serve fits with different numbers of groups.
 
     Returns
     -------
     pymc.Model
     """
-    X, y, spec = design.X, design.y, design.spec
+    spec = design.spec
     terms = np.array(spec.terms, dtype=object)
     var_idx, com_idx = structure.varying_index, structure.common_index
     var_dim, com_dim = term_dims(structure)
     gdim = group_dim(design)
     sufficient = structure.likelihood_mode == "sufficient"
-    coords: dict[str, object] = {"term": list(terms)}
-    if not sufficient:
-        coords["obs"] = np.arange(len(y))
-    if structure.pooling != "complete":
-        coords[gdim] = list(spec.groups)
-        coords[var_dim] = list(terms[var_idx])
-        coords[com_dim] = list(terms[com_idx])
-        coords[FLAT_DIM] = np.arange(len(spec.groups) * len(var_idx))
-    n_groups = 1 if structure.pooling == "complete" else len(spec.groups)
     if sufficient and structure.likelihood != "normal":
         raise ValueError("the sufficient-statistics likelihood exists for likelihood='normal' only")
-    if sufficient and statistics is None:
-        statistics = SufficientStatistics.from_arrays(X, y, design.group_index, n_groups)
+    n_groups = 1 if structure.pooling == "complete" else len(spec.groups)
+    slots = n_groups if n_slots is None or structure.pooling == "complete" else n_slots
+    if slots < n_groups:
+        raise ValueError(f"n_slots={n_slots} is less than the {n_groups} groups")
+    coords: dict[str, object] = {"term": list(terms)}
+    if structure.pooling != "complete":
+        coords[gdim] = [*spec.groups, *(f"(slot {j})" for j in range(n_groups, slots))]
+        coords[var_dim] = list(terms[var_idx])
+        coords[com_dim] = list(terms[com_idx])
+        coords[FLAT_DIM] = np.arange(slots * len(var_idx))
+    values = model_data(design, structure, priors, statistics, slots)
 
     with pm.Model(coords=coords) as model:
-        # coefficients: per term, a scalar (shared) or a (n_groups,) vector (varying)
+        data = {
+            name: pm.Data(name, value, shape=value.shape)
+            if name in STATIC_SHAPE_DATA
+            else pm.Data(name, value)
+            for name, value in values.items()
+        }
+        prior = _PriorTensors(data["prior_values"], len(terms))
+        # coefficients: per term, a scalar (shared) or a (slots,) vector (varying)
         coefficients: list = [None] * len(terms)
         shared = None  # the vector of shared coefficients, for the row-wise predictor
         if structure.pooling == "complete":
-            shared = pm.Normal("beta", mu=priors.loc, sigma=priors.scale, dims="term")
+            every = np.arange(len(terms))
+            shared = pm.Normal("beta", mu=prior.loc[every], sigma=prior.scale[every], dims="term")
             coefficients = [shared[k] for k in range(len(terms))]
         else:
             name = "beta" if len(com_idx) == 0 else "beta_varying"
-            columns = _varying_coefficients(structure, priors, var_idx, name, var_dim, n_groups)
+            columns = _varying_coefficients(
+                structure, prior, var_idx, name, var_dim, slots, data.get("group_mask")
+            )
             for column, k in zip(columns, var_idx, strict=True):
                 coefficients[k] = column
             if len(com_idx):
                 shared = pm.Normal(
                     "beta_common",
-                    mu=priors.loc[com_idx],
-                    sigma=priors.scale[com_idx],
+                    mu=prior.loc[com_idx],
+                    sigma=prior.scale[com_idx],
                     dims=com_dim,
                 )
                 for j, k in enumerate(com_idx):
                     coefficients[k] = shared[j]
         sigma_dims = gdim if structure.group_noise else None
-        sigma = pm.Exponential("sigma", lam=priors.sigma_rate, dims=sigma_dims)
+        sigma = pm.Exponential("sigma", lam=prior.sigma_rate, dims=sigma_dims)
         if sufficient:
-            pm.Potential("y_loglik", _sufficient_log_likelihood(statistics, coefficients, sigma))
+            pm.Potential("y_loglik", _sufficient_log_likelihood(data, coefficients, sigma))
         else:
-            eta = _linear_predictor(X, design.group_index, coefficients, shared, structure)
-            sigma_obs = sigma[design.group_index] if structure.group_noise else sigma
+            ones = _ones_columns(design.X)
+            g = data.get("data_g")
+            eta = _linear_predictor(data, ones, g, coefficients, shared, structure)
+            sigma_obs = sigma[g] if structure.group_noise else sigma
+            y = data["data_y"]
             if structure.likelihood == "student_t":
                 nu = pm.Gamma("nu", **NU_PRIOR)
-                pm.StudentT("y", nu=nu, mu=eta, sigma=sigma_obs, observed=y, dims="obs")
+                pm.StudentT("y", nu=nu, mu=eta, sigma=sigma_obs, observed=y)
             else:
-                pm.Normal("y", mu=eta, sigma=sigma_obs, observed=y, dims="obs")
+                pm.Normal("y", mu=eta, sigma=sigma_obs, observed=y)
     return model
 
 
-def _linear_predictor(X, g, coefficients, shared, structure):
+def model_data(
+    design: Design,
+    structure: ModelStructure,
+    priors: DefaultPriors,
+    statistics: SufficientStatistics | None = None,
+    n_slots: int | None = None,
+) -> dict[str, np.ndarray]:
+    """The values of the model's ``pm.Data`` containers, by name.
+
+    Few containers, each read by basic slicing: every container is an input of the compiled
+    function, and each one costs numba compile time (on radon, separate containers per
+    array doubled it).
+
+    * ``prior_values``: ``[loc (terms), scale (terms), tau scale (terms), sigma rate]``;
+    * ``likelihood_mode="sufficient"``: ``stat_values``, one row per statistic and one
+      column per group slot: ``n``, ``y'y``, ``(X'y)_k`` for each term ``k``, then
+      ``(X'X)_kj`` for ``k <= j`` (beyond 8 terms: ``stat_n``, ``stat_yty``, ``stat_xty``
+      (slots, terms) and ``stat_xtx`` (slots, terms, terms));
+    * row-wise: ``data_y``, ``data_g`` (group slot of each row) and ``data_x``, one row per
+      non-constant design column (beyond 8 terms: ``data_X``, the design matrix);
+    * centred partial pooling: ``group_mask`` (1 for a group, 0 for an empty slot).
+    """
+    n_groups = 1 if structure.pooling == "complete" else len(design.spec.groups)
+    slots = n_groups if n_slots is None or structure.pooling == "complete" else n_slots
+    n_terms = len(design.spec.terms)
+    values: dict[str, np.ndarray] = {
+        "prior_values": np.concatenate(
+            [priors.loc, priors.scale, priors.group_sd_scale, [priors.sigma_rate]]
+        ).astype(float)
+    }
+    if structure.pooling == "partial" and structure.parametrization == "centered":
+        values["group_mask"] = (np.arange(slots) < n_groups).astype(float)
+    if structure.likelihood_mode == "sufficient":
+        if statistics is None:
+            g = design.group_index if structure.pooling != "complete" else None
+            statistics = SufficientStatistics.from_arrays(design.X, design.y, g, n_groups)
+        pad = slots - statistics.n_groups
+
+        def padded(a: np.ndarray) -> np.ndarray:
+            return np.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+
+        if n_terms <= COLUMNWISE_MAX_TERMS:
+            rows = [statistics.n, statistics.yty, *statistics.xty.T]
+            rows += [statistics.xtx[:, k, j] for k, j in _upper_pairs(n_terms)]
+            values["stat_values"] = padded(np.stack(rows, axis=1)).T.copy()
+        else:
+            values["stat_n"] = padded(statistics.n)
+            values["stat_yty"] = padded(statistics.yty)
+            values["stat_xty"] = padded(statistics.xty)
+            values["stat_xtx"] = padded(statistics.xtx)
+        return values
+    values["data_y"] = np.asarray(design.y, dtype=float)
+    if structure.pooling != "complete":
+        values["data_g"] = np.asarray(design.group_index, dtype=np.int32)
+    if n_terms <= COLUMNWISE_MAX_TERMS:
+        varying = [k for k, ones in enumerate(_ones_columns(design.X)) if not ones]
+        if varying:
+            values["data_x"] = np.ascontiguousarray(design.X[:, varying].T, dtype=float)
+    else:
+        values["data_X"] = np.ascontiguousarray(design.X, dtype=float)
+    return values
+
+
+# containers whose shape is fixed by the graph key and the slots (static shapes compile
+# to simpler loops); the row-wise ones change length from fit to fit
+STATIC_SHAPE_DATA = ("prior_values", "group_mask", "stat_values")
+
+
+def _upper_pairs(n_terms: int) -> list[tuple[int, int]]:
+    return [(k, j) for k in range(n_terms) for j in range(k, n_terms)]
+
+
+def graph_key(design: Design, structure: ModelStructure) -> tuple:
+    """Everything that shapes the graph, except the number of group slots.
+
+    Two fits with equal keys (and a common slot count) can share one compiled model: the
+    structure, the term names (they label dimensions), the group dimension's name, and which
+    columns are constant ones (they need no multiplication in the row-wise graph).
+    """
+    ones = () if structure.likelihood_mode == "sufficient" else _ones_columns(design.X)
+    return (structure, tuple(design.spec.terms), group_dim(design), ones)
+
+
+def _ones_columns(X: np.ndarray) -> tuple[bool, ...]:
+    """Which design columns are all ones (an intercept): no multiplication needed."""
+    if X.shape[1] > COLUMNWISE_MAX_TERMS:
+        return (False,) * X.shape[1]
+    return tuple(bool(np.all(X[:, k] == 1.0)) for k in range(X.shape[1]))
+
+
+class _PriorTensors:
+    """Slices of the ``prior_values`` container, indexed like :class:`DefaultPriors`."""
+
+    def __init__(self, values, n_terms: int) -> None:
+        self.loc = _Slicer(values[:n_terms])
+        self.scale = _Slicer(values[n_terms : 2 * n_terms])
+        self.group_sd_scale = _Slicer(values[2 * n_terms : 3 * n_terms])
+        self.sigma_rate = values[3 * n_terms]
+
+
+class _Slicer:
+    """A vector tensor indexed by an array of positions with basic slices where it can
+    (advanced indexing compiles to more code)."""
+
+    def __init__(self, tensor) -> None:
+        self.tensor = tensor
+
+    def __getitem__(self, index):
+        index = np.asarray(index)
+        if index.ndim == 1 and len(index) and np.all(np.diff(index) == 1):
+            return self.tensor[int(index[0]) : int(index[-1]) + 1]
+        if index.ndim == 1 and len(index) and np.all(index == index[0]):
+            return pt.repeat(self.tensor[int(index[0]) : int(index[0]) + 1], len(index))
+        return self.tensor[index]
+
+
+def _linear_predictor(data, ones, g, coefficients, shared, structure):
     """Row-wise ``x_i @ beta[g[i]]``, written as one would by hand."""
     var_idx, com_idx = structure.varying_index, structure.common_index
-    if structure.pooling == "complete":
-        return _shared_linear_predictor(X, shared)
-    eta = _group_linear_predictor(X, g, [coefficients[k] for k in var_idx], var_idx)
-    if len(com_idx):
-        eta = eta + _shared_linear_predictor(X[:, com_idx], shared)
+    if "data_X" in data:  # many terms: matrix products
+        X = data["data_X"]
+        if structure.pooling == "complete":
+            return pt.dot(X, shared)
+        eta = 0.0
+        for k in var_idx:
+            eta = eta + X[:, k] * coefficients[k][g]
+        if len(com_idx):
+            eta = eta + pt.dot(X[:, com_idx], shared)
+        return eta
+    eta = 0.0
+    row = 0  # row of data_x holding column k
+    for k, coefficient in enumerate(coefficients):
+        value = coefficient[g] if k in var_idx and structure.pooling != "complete" else coefficient
+        if ones[k]:
+            eta = eta + value
+        else:
+            eta = eta + data["data_x"][row] * value
+            row += 1
     return eta
 
 
-def _sufficient_log_likelihood(stats: SufficientStatistics, coefficients, sigma):
-    """Sum over groups of the exact normal log-likelihood from ``n, X'X, X'y, y'y``.
+def _sufficient_log_likelihood(data, coefficients, sigma):
+    """Sum over group slots of the exact normal log-likelihood from ``n, X'X, X'y, y'y``.
 
     ``coefficients[k]`` is term ``k``'s coefficient: a scalar (shared) or one value per
-    group. The residual sum of squares of group ``g`` is
+    slot. The residual sum of squares of group ``g`` is
     ``y'y - 2 sum_k b_k (X'y)_k + sum_k sum_l b_k b_l (X'X)_kl``, written term by term for
-    a few terms (a small graph, as by hand) and with one (groups, terms, terms) product
+    a few terms (a small graph, as by hand) and with one (slots, terms, terms) product
     beyond.
     """
     n_terms = len(coefficients)
-    if n_terms <= COLUMNWISE_MAX_TERMS:
-        ssr = stats.yty
+    if "stat_values" in data:
+        stat = data["stat_values"]
+        n, yty = stat[0], stat[1]
+        xtx = {pair: stat[2 + n_terms + i] for i, pair in enumerate(_upper_pairs(n_terms))}
+        ssr = yty
         for k, b_k in enumerate(coefficients):
-            ssr = ssr - 2.0 * b_k * stats.xty[:, k] + b_k**2 * stats.xtx[:, k, k]
+            ssr = ssr - 2.0 * b_k * stat[2 + k] + b_k**2 * xtx[k, k]
             for j in range(k + 1, n_terms):
-                ssr = ssr + 2.0 * b_k * coefficients[j] * stats.xtx[:, k, j]
+                ssr = ssr + 2.0 * b_k * coefficients[j] * xtx[k, j]
     else:
-        B = pt.stack([pt.broadcast_to(c, (stats.n_groups,)) for c in coefficients], axis=1)
-        quad = pt.sum(pt.sum(B[:, :, None] * stats.xtx, axis=1) * B, axis=1)
-        ssr = stats.yty - 2.0 * pt.sum(B * stats.xty, axis=1) + quad
+        n, yty = data["stat_n"], data["stat_yty"]
+        xtx, xty = data["stat_xtx"], data["stat_xty"]
+        B = pt.stack([pt.broadcast_to(c, n.shape) for c in coefficients], axis=1)
+        quad = pt.sum(pt.sum(B[:, :, None] * xtx, axis=1) * B, axis=1)
+        ssr = yty - 2.0 * pt.sum(B * xty, axis=1) + quad
     log_norm = 0.5 * np.log(2 * np.pi)
     if sigma.ndim == 0:
-        return -stats.n.sum() * (pt.log(sigma) + log_norm) - pt.sum(ssr) / (2.0 * sigma**2)
-    return pt.sum(-stats.n * (pt.log(sigma) + log_norm) - ssr / (2.0 * sigma**2))
+        return -pt.sum(n) * (pt.log(sigma) + log_norm) - pt.sum(ssr) / (2.0 * sigma**2)
+    return pt.sum(-n * (pt.log(sigma) + log_norm) - ssr / (2.0 * sigma**2))
 
 
 def unflatten(values: np.ndarray, n_groups: int) -> np.ndarray:
@@ -229,44 +391,23 @@ def unflatten(values: np.ndarray, n_groups: int) -> np.ndarray:
     return np.swapaxes(stacked, -1, -2)
 
 
-def _shared_linear_predictor(X, beta):
-    """``X @ beta``: term by term for a few terms (smaller graph, measured faster with
-    nutpie on radon), one matrix-vector product for many."""
-    if X.shape[1] > COLUMNWISE_MAX_TERMS:
-        return pt.dot(X, beta)
-    eta = 0.0
-    for k in range(X.shape[1]):
-        eta = eta + (beta[k] if np.all(X[:, k] == 1.0) else X[:, k] * beta[k])
-    return eta
-
-
-def _group_linear_predictor(X, g, columns, var_idx):
-    """``sum_k X[:, k] * columns[k][g]``, as one would write it by hand.
-
-    An all-ones column (the intercept) needs no multiplication: the graph stays as small as
-    a hand-written one.
-    """
-    eta = 0.0
-    for column, k in zip(columns, var_idx, strict=True):
-        gathered = column[g]
-        eta = eta + (gathered if np.all(X[:, k] == 1.0) else X[:, k] * gathered)
-    return eta
-
-
-def _varying_coefficients(structure, priors, var_idx, name, var_dim, n_groups):
-    """Per-group coefficients of the varying terms: one 1-D tensor (n_groups,) per term."""
+def _varying_coefficients(structure, prior, var_idx, name, var_dim, slots, mask=None):
+    """Per-group coefficients of the varying terms: one 1-D tensor (slots,) per term."""
     n_var = len(var_idx)
-    loc, scale = priors.loc[var_idx], priors.scale[var_idx]
-    term_of = np.repeat(np.arange(n_var), n_groups)  # term of each flat position
+    loc, scale = prior.loc[var_idx], prior.scale[var_idx]
+    term_of = np.repeat(np.arange(n_var), slots)  # term of each flat position
 
     def columns(flat):
-        return [flat[j * n_groups : (j + 1) * n_groups] for j in range(n_var)]
+        return [flat[j * slots : (j + 1) * slots] for j in range(n_var)]
 
     if structure.pooling == "none":
         return columns(pm.Normal(name, mu=loc[term_of], sigma=scale[term_of], dims=FLAT_DIM))
     mu = pm.Normal("mu", mu=loc, sigma=scale, dims=var_dim)
-    tau = pm.HalfNormal("tau", sigma=priors.group_sd_scale[var_idx], dims=var_dim)
+    tau = pm.HalfNormal("tau", sigma=prior.group_sd_scale[var_idx], dims=var_dim)
     if structure.parametrization == "centered":
-        return columns(pm.Normal(name, mu=mu[term_of], sigma=tau[term_of], dims=FLAT_DIM))
+        # an empty slot (mask 0) is Normal(0, 1), independent of mu and tau
+        m = pt.tile(mask, n_var)
+        centre, spread = mu[term_of] * m, tau[term_of] * m + (1.0 - m)
+        return columns(pm.Normal(name, mu=centre, sigma=spread, dims=FLAT_DIM))
     z = columns(pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM))
     return [mu[j] + tau[j] * z[j] for j in range(n_var)]

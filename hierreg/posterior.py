@@ -10,7 +10,27 @@ import xarray as xr
 from hierreg.model import FLAT_DIM, ModelStructure, term_dims, unflatten
 from hierreg.standardize import Standardization
 
-__all__ = ["add_log_likelihood", "finalize_posterior"]
+__all__ = ["add_log_likelihood", "drop_empty_slots", "finalize_posterior"]
+
+
+def drop_empty_slots(
+    posterior: xr.Dataset, structure: ModelStructure, group_dim: str, n_groups: int, slots: int
+) -> xr.Dataset:
+    """Keep the first ``n_groups`` of ``slots`` group slots (see :mod:`hierreg.compiled`).
+
+    Flat term-major parameters (dims ``group_term``) keep positions ``j * slots + g`` for
+    ``g < n_groups``; per-group parameters (dims ``<group>``) their first ``n_groups``.
+    """
+    if slots == n_groups or structure.pooling == "complete":
+        return posterior
+    n_var = len(structure.varying_index)
+    keep = (np.arange(n_var)[:, None] * slots + np.arange(n_groups)[None, :]).ravel()
+    out = posterior
+    if FLAT_DIM in posterior.dims:
+        out = out.isel({FLAT_DIM: keep}).assign_coords({FLAT_DIM: np.arange(keep.size)})
+    if group_dim in posterior.dims:
+        out = out.isel({group_dim: slice(0, n_groups)})
+    return out
 
 
 def finalize_posterior(
