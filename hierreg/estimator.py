@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from hierreg.design import (
 from hierreg.inference import (
     SAMPLERS,
     SamplerSettings,
+    check_sampler_available,
     convergence_diagnostics,
     sample_posterior,
     warn_if_unconverged,
@@ -125,8 +127,13 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         Posterior draws and tuning steps per chain, and number of chains.
     target_accept : float in (0, 1) or None, default=None
         NUTS target acceptance rate; None keeps the sampler's default.
-    sampler : {"nutpie", "pymc"}, default="nutpie"
-        ``"nutpie"`` is PyMC 6's default NUTS engine; ``"pymc"`` is PyMC's own NUTS.
+    sampler : {"nutpie", "pymc", "numpyro", "blackjax", "advi"}, default="nutpie"
+        ``"nutpie"`` is PyMC 6's default NUTS engine (compiled once per model structure and
+        process: refits swap the data in, see :mod:`hierreg.compiled`); ``"pymc"`` is
+        PyMC's own NUTS; ``"numpyro"`` and ``"blackjax"`` run NUTS on JAX (CPU or GPU;
+        ``pip install 'hierreg[jax]'``). ``"advi"`` is a fast mean-field variational
+        approximation, not MCMC: ``diagnostics_["approximate"]`` is True and no convergence
+        warning is raised (its independent draws always look converged).
     random_state : int, RandomState, Generator or None, default=None
         Seed; the same seed gives an identical posterior.
     progressbar : bool, default=True
@@ -211,7 +218,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     diagnostics_ : dict
         ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``, ``chains``,
         ``draws`` (ArviZ diagnostics over the sampled parameters), ``sampling_seconds``
-        (the sampler's tuning and drawing) and ``sample_call_seconds`` (with compilation).
+        (the sampler's tuning and drawing), ``sample_call_seconds`` (with compilation),
+        ``sampler`` and ``approximate`` (True for ``sampler="advi"``).
     n_features_in_ : int
         Number of columns of ``X`` at fit.
     feature_names_in_ : ndarray of str
@@ -374,7 +382,9 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             del idata["constant_data"]
         if design.spec.formula_columns:
             idata["constant_data"] = training_columns(X, design.spec.formula_columns)
-        diagnostics = convergence_diagnostics(idata, seconds, var_names=sampled)
+        diagnostics = convergence_diagnostics(
+            idata, seconds, var_names=sampled, sampler=settings.sampler
+        )
         warn_if_unconverged(diagnostics)
         self._set_fitted(X, design, structure, priors, idata, diagnostics)
         self.default_priors_ = defaults.as_dict()
@@ -651,6 +661,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             if not 0 < ta < 1:
                 raise ValueError(f"target_accept must be in (0, 1), got {ta!r}")
         sampler = self._check_choice("sampler", self.sampler, SAMPLERS)
+        check_sampler_available(sampler)
         kwargs = self.sample_kwargs
         if kwargs is not None:
             if not isinstance(kwargs, Mapping):
@@ -706,13 +717,14 @@ def _sample(
         idata, seconds = sample_posterior(model, settings)
         return idata, seconds, [rv.name for rv in model.free_RVs]
     n_groups = 1 if structure.pooling == "complete" else len(design.spec.groups)
+    start = time.perf_counter()
     entry, _ = cached_model(
         graph_key(design, structure),
         n_groups,
         lambda slots: build_model(design, structure, priors, statistics, n_slots=slots),
     )
     data = model_data(design, structure, priors, statistics, n_slots=entry.slots)
-    idata, seconds = sample_compiled(
+    idata, _ = sample_compiled(
         entry,
         data,
         draws=settings.draws,
@@ -725,6 +737,7 @@ def _sample(
     posterior = idata["posterior"].to_dataset()
     gdim = group_dim(design)
     idata["posterior"] = drop_empty_slots(posterior, structure, gdim, n_groups, entry.slots)
+    seconds = time.perf_counter() - start  # compilation (if any) included
     return idata, seconds, [rv.name for rv in entry.model.free_RVs]
 
 

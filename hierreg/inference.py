@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 import warnings
@@ -20,12 +21,19 @@ __all__ = [
     "SAMPLERS",
     "SamplingWarning",
     "SamplerSettings",
+    "APPROXIMATIONS",
+    "check_sampler_available",
     "sample_posterior",
     "convergence_diagnostics",
     "warn_if_unconverged",
 ]
 
-SAMPLERS = ("nutpie", "pymc")
+SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax", "advi")
+# NUTS through JAX: optional dependencies, installed with the "jax" extra
+JAX_SAMPLERS = {"numpyro": ("jax", "numpyro"), "blackjax": ("jax", "blackjax")}
+# Variational approximations: independent draws from a fitted approximation, not MCMC
+APPROXIMATIONS = ("advi",)
+ADVI_ITERATIONS = 10_000
 RHAT_MAX = 1.01
 ESS_MIN = 400
 
@@ -48,21 +56,35 @@ class SamplerSettings:
     sample_kwargs: Mapping[str, Any] | None = None
 
 
+def check_sampler_available(sampler: str) -> None:
+    """Raise ImportError, naming the extra to install, when a JAX sampler's packages are
+    missing."""
+    missing = [m for m in JAX_SAMPLERS.get(sampler, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"sampler={sampler!r} needs {', '.join(missing)} (NUTS on JAX: CPU or GPU); "
+            "install them with: pip install 'hierreg[jax]'"
+        )
+
+
 def sample_posterior(model: pm.Model, settings: SamplerSettings) -> tuple[xr.DataTree, float]:
-    """Draw from the posterior of ``model``.
+    """Draw from the posterior of ``model`` (or from its ADVI approximation).
+
+    NUTS samplers go through :func:`pymc.sample` (``nuts_sampler=settings.sampler``).
+    ``"advi"`` fits mean-field ADVI (:func:`pymc.fit`, ``sample_kwargs["n"]`` iterations,
+    default 10,000 as in PyMC) and draws ``chains x draws`` independent values from it, laid out as
+    ``chains`` pseudo-chains so that everything downstream works unchanged; the posterior
+    gets the attribute ``approximation="advi"``.
 
     Returns
     -------
     idata : xarray.DataTree
-        PyMC's result (``posterior``, ``sample_stats``, ``observed_data`` groups).
+        ``posterior`` and, for NUTS, ``sample_stats``.
     seconds : float
         Wall time of the call (compilation included).
     """
+    check_sampler_available(settings.sampler)
     kwargs: dict[str, Any] = dict(settings.sample_kwargs or {})
-    if settings.target_accept is not None:
-        nuts = dict(kwargs.pop("nuts", {}) or {})
-        nuts.setdefault("target_accept", settings.target_accept)
-        kwargs["nuts"] = nuts
     start = time.perf_counter()
     pymc_logger = logging.getLogger("pymc")
     level = pymc_logger.level
@@ -71,25 +93,59 @@ def sample_posterior(model: pm.Model, settings: SamplerSettings) -> tuple[xr.Dat
     try:
         with model, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*number of samples is too small.*")
-            idata = pm.sample(
-                draws=settings.draws,
-                tune=settings.tune,
-                chains=settings.chains,
-                random_seed=settings.seed,
-                progressbar=settings.progressbar,
-                nuts_sampler=settings.sampler,
-                compute_convergence_checks=False,
-                **kwargs,
-            )
+            if settings.sampler in APPROXIMATIONS:
+                idata = _sample_advi(settings, kwargs)
+            else:
+                if settings.target_accept is not None:
+                    nuts = dict(kwargs.pop("nuts", {}) or {})
+                    nuts.setdefault("target_accept", settings.target_accept)
+                    kwargs["nuts"] = nuts
+                idata = pm.sample(
+                    draws=settings.draws,
+                    tune=settings.tune,
+                    chains=settings.chains,
+                    random_seed=settings.seed,
+                    progressbar=settings.progressbar,
+                    nuts_sampler=settings.sampler,
+                    compute_convergence_checks=False,
+                    **kwargs,
+                )
     finally:
         pymc_logger.setLevel(level)
     return idata, time.perf_counter() - start
+
+
+def _sample_advi(settings: SamplerSettings, kwargs: dict[str, Any]) -> xr.DataTree:
+    n = int(kwargs.pop("n", ADVI_ITERATIONS))
+    fit_start = time.perf_counter()
+    approx = pm.fit(
+        n=n,
+        method="advi",
+        random_seed=settings.seed,
+        progressbar=settings.progressbar,
+        **kwargs,
+    )
+    total = settings.chains * settings.draws
+    draws = approx.sample(total, random_seed=settings.seed)
+    posterior = draws["posterior"].to_dataset().isel(chain=0, drop=True)
+    posterior = posterior.coarsen(draw=settings.draws).construct(draw=("chain", "draw"))
+    posterior = posterior.assign_coords(
+        chain=np.arange(settings.chains), draw=np.arange(settings.draws)
+    )
+    posterior.attrs = {
+        "approximation": "advi",
+        "advi_iterations": n,
+        "final_loss": float(np.mean(approx.hist[-max(1, n // 100) :])),
+        "sampling_time": time.perf_counter() - fit_start,
+    }
+    return xr.DataTree.from_dict({"posterior": posterior})
 
 
 def convergence_diagnostics(
     idata: xr.DataTree,
     seconds: float | None = None,
     var_names: Sequence[str] | None = None,
+    sampler: str = "nutpie",
 ) -> dict[str, Any]:
     """Max R-hat, min bulk/tail ESS and the number of divergences.
 
@@ -101,7 +157,9 @@ def convergence_diagnostics(
 
     R-hat is NaN with a single chain. ``sampling_seconds`` is the sampler's own time for
     tuning and drawing; ``seconds`` (compilation included) is recorded as
-    ``sample_call_seconds``.
+    ``sample_call_seconds``. ``sampler`` is recorded, and ``approximate`` is True for a
+    variational approximation (its draws are independent: R-hat and ESS then say nothing
+    about how close the approximation is to the posterior).
     """
     posterior = idata["posterior"].to_dataset()
     if var_names is not None:
@@ -119,6 +177,8 @@ def convergence_diagnostics(
         "draws": int(n_draws),
         "sampling_seconds": float(idata["posterior"].attrs.get("sampling_time", np.nan)),
         "sample_call_seconds": seconds,
+        "sampler": sampler,
+        "approximate": sampler in APPROXIMATIONS,
     }
 
 
@@ -135,7 +195,9 @@ def _stack_parameters(posterior: xr.Dataset) -> np.ndarray:
 
 
 def warn_if_unconverged(diagnostics: Mapping[str, Any]) -> None:
-    """Emit :class:`SamplingWarning` listing every failed check."""
+    """Emit :class:`SamplingWarning` listing every failed check (MCMC only)."""
+    if diagnostics.get("approximate"):
+        return
     problems = []
     if diagnostics["divergences"] > 0:
         problems.append(f"{diagnostics['divergences']} divergent transitions")

@@ -157,7 +157,10 @@ def build_model(
         raise ValueError(f"n_slots={n_slots} is less than the {n_groups} groups")
     coords: dict[str, object] = {"term": list(terms)}
     if structure.pooling != "complete":
-        coords[gdim] = [*spec.groups, *(f"(slot {j})" for j in range(n_groups, slots))]
+        # labels as strings (nutpie's requirement); the posterior gets the real labels back
+        coords[gdim] = [str(g) for g in spec.groups] + [
+            f"(slot {j})" for j in range(n_groups, slots)
+        ]
         coords[var_dim] = list(terms[var_idx])
         coords[com_dim] = list(terms[com_idx])
         coords[FLAT_DIM] = np.arange(slots * len(var_idx))

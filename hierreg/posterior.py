@@ -10,7 +10,7 @@ import xarray as xr
 from hierreg.model import FLAT_DIM, ModelStructure, term_dims, unflatten
 from hierreg.standardize import Standardization
 
-__all__ = ["add_log_likelihood", "drop_empty_slots", "finalize_posterior"]
+__all__ = ["add_log_likelihood", "drop_empty_slots", "finalize_posterior", "label_groups"]
 
 
 def drop_empty_slots(
@@ -33,6 +33,14 @@ def drop_empty_slots(
     return out
 
 
+def label_groups(posterior: xr.Dataset, group_dim: str, groups: Sequence | None) -> xr.Dataset:
+    """Give the group dimension the real labels (the model's may be strings, or those of
+    the fit that compiled a cached model)."""
+    if groups is None or group_dim not in posterior.dims:
+        return posterior
+    return posterior.assign_coords({group_dim: list(groups)})
+
+
 def finalize_posterior(
     idata: xr.DataTree,
     structure: ModelStructure,
@@ -49,7 +57,7 @@ def finalize_posterior(
     varying and the shared coefficients. ``observed_data`` holds the response in data units.
     Modifies and returns ``idata``.
     """
-    posterior = idata["posterior"].to_dataset()
+    posterior = label_groups(idata["posterior"].to_dataset(), group_dim, groups)
     if groups is not None:
         terms = np.array(standardization.terms, dtype=object)
         posterior = _unflatten_group_terms(posterior, structure, group_dim, groups, terms)

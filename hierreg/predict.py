@@ -65,11 +65,9 @@ class PosteriorArrays:
     @classmethod
     def from_posterior(cls, posterior: xr.Dataset, structure: ModelStructure, gdim: str):
         def flat(name, dims):
-            return (
-                posterior[name]
-                .transpose("chain", "draw", *dims)
-                .values.reshape(-1, *[posterior.sizes[d] for d in dims])
-            )
+            values = posterior[name].transpose("chain", "draw", *dims).values
+            # contiguous: the same draws give bit-identical predictions whatever their layout
+            return np.ascontiguousarray(values.reshape(-1, *[posterior.sizes[d] for d in dims]))
 
         n_terms = len(structure.varying)
         nu = flat("nu", []) if structure.likelihood == "student_t" else None

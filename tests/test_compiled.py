@@ -109,3 +109,17 @@ def test_empty_slots_leave_the_posterior_exactly_unchanged(radon, mode, pooling,
         free = stats.norm.logpdf(extra).sum()
     got = padded.compile_logp()(padded_point)
     assert got == pytest.approx(plain.compile_logp()(point) + free, rel=1e-12)
+
+
+def test_reused_model_carries_the_new_group_labels():
+    compiled.clear_cache()
+    first, _ = simulate_groups(n_groups=8, seed=6)
+    second, _ = simulate_groups(n_groups=8, seed=7)
+    second["g"] = second["g"].str.replace("g", "county_")
+    _fit(first, group_noise=True)
+    before = compiled.compilations()
+    est = _fit(second, group_noise=True)
+    assert compiled.compilations() == before
+    assert list(est.sigma_.index) == [f"county_{j:02d}" for j in range(8)]
+    sigma = est.idata_["posterior"]["sigma"]
+    assert list(sigma["g"].values) == list(est.groups_)

@@ -46,3 +46,70 @@ def test_single_chain_has_no_rhat_but_ess():
     rng = np.random.default_rng(2)
     d = convergence_diagnostics(_idata(rng.normal(size=(1, 300)), np.zeros((1, 300), bool)))
     assert np.isnan(d["max_rhat"]) and d["min_ess_bulk"] > 100
+
+
+# --- sampler backends ------------------------------------------------------------------
+
+SAMPLER_FAST = dict(draws=200, tune=200, chains=2, progressbar=False, random_state=1)
+
+
+def test_advi_is_an_approximation_with_the_same_layout(simulated):
+    from hierreg import HierarchicalLinearRegression
+
+    frame, truth = simulated
+    est = HierarchicalLinearRegression(
+        "y ~ x", group="g", sampler="advi", sample_kwargs={"n": 5000}, **SAMPLER_FAST
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SamplingWarning)  # never warns: not MCMC
+        est.fit(frame)
+    d = est.diagnostics_
+    assert d["sampler"] == "advi" and d["approximate"] is True
+    assert est.idata_["posterior"]["beta"].shape == (2, 200, 8, 2)
+    assert est.idata_["posterior"].attrs["approximation"] == "advi"
+    # the approximation is near the truth (mean-field: means good, sds too small)
+    assert np.abs(est.coef_.values - truth.values).mean() < 0.25
+    interval = est.predict_interval(frame.head(3))
+    assert (interval["upper"] > interval["lower"]).all()
+
+
+def test_nuts_is_labelled_as_exact(radon_fits):
+    d = radon_fits["partial"].diagnostics_
+    assert d["sampler"] == "nutpie" and d["approximate"] is False
+
+
+def test_missing_jax_names_the_extra(simulated, monkeypatch, no_sampling):
+    import importlib.util
+
+    from hierreg import HierarchicalLinearRegression
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "numpyro" else real(name, *a)
+    )
+    frame, _ = simulated
+    est = HierarchicalLinearRegression("y ~ x", group="g", sampler="numpyro")
+    with pytest.raises(ImportError, match=r"needs numpyro .* pip install 'hierreg\[jax\]'"):
+        est.fit(frame)
+    assert not hasattr(est, "idata_")
+
+
+@pytest.mark.parametrize("sampler", ["numpyro", "blackjax"])
+def test_jax_samplers_give_the_same_posterior(simulated, sampler, radon_fits):
+    """Runs where the "jax" extra is installed (pip install 'hierreg[jax]')."""
+    pytest.importorskip(sampler)
+    from hierreg import HierarchicalLinearRegression
+
+    frame, _ = simulated
+    fits = {
+        s: HierarchicalLinearRegression("y ~ x", group="g", sampler=s, **SAMPLER_FAST).fit(frame)
+        for s in (sampler, "nutpie")
+    }
+    beta = {s: f.idata_["posterior"]["beta"] for s, f in fits.items()}
+    assert beta[sampler].shape == beta["nutpie"].shape
+    sd = beta["nutpie"].std(("chain", "draw")).values
+    diff = (
+        beta[sampler].mean(("chain", "draw")).values - beta["nutpie"].mean(("chain", "draw")).values
+    )
+    assert np.all(np.abs(diff) < 0.5 * sd + 0.05)  # Monte Carlo error of 400 draws, generously
+    assert fits[sampler].diagnostics_["sampler"] == sampler
