@@ -35,6 +35,8 @@ from hierreg.inference import (
     warn_if_unconverged,
 )
 from hierreg.model import (
+    CORR_DIMS,
+    COVARIANCES,
     LIKELIHOODS,
     NU_PRIOR,
     PARAMETRIZATIONS,
@@ -185,6 +187,13 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         ``n_groups x n_terms^2``, independent of the rows; see :mod:`hierreg.sufficient`).
         ``"auto"`` picks the cheaper (``structure_.likelihood_mode`` says which); a
         Student-t likelihood is always row by row.
+    covariance : {"diagonal", "full"}, default="diagonal"
+        Partial pooling: ``"full"`` lets a group's varying coefficients be correlated,
+        ``beta_g ~ MvNormal(mu, diag(tau) R diag(tau))`` with ``R ~ LKJ(2)`` and the
+        same ``HalfNormal`` priors on ``tau``, sampled non-centred through the Cholesky
+        factor. The posterior holds ``tau`` and the correlation matrix ``corr`` (dims
+        ``corr_term`` x ``corr_term_2``); ``group_correlation_`` is its posterior mean.
+        Needs two or more varying terms and ``parametrization="noncentered"``.
     likelihood : {"normal", "student_t"}, default="normal"
         Distribution of the residuals. ``"student_t"``: ``y_i ~ StudentT(nu, x_i @ beta,
         sigma)``, robust to outliers, with the degrees of freedom estimated,
@@ -209,6 +218,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     population_coef_ : pandas.Series or None
         Posterior mean of the population coefficients ``mu`` (shared terms included); used
         for groups unseen at fit. None unless ``pooling_ == "partial"``.
+    group_correlation_ : pandas.DataFrame or None
+        Posterior mean correlation of the varying coefficients (``covariance="full"``).
     sigma_ : float or pandas.Series
         Posterior mean residual sd (per group with ``group_noise=True``).
     priors_ : dict
@@ -270,6 +281,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         group_predictors: Sequence[str] | None = None,
         likelihood_mode: str = "auto",
         likelihood: str = "normal",
+        covariance: str = "diagonal",
     ) -> None:
         self.formula = formula
         self.group = group
@@ -291,6 +303,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         self.group_predictors = group_predictors
         self.likelihood_mode = likelihood_mode
         self.likelihood = likelihood
+        self.covariance = covariance
 
     # --- fitting -------------------------------------------------------------------------
 
@@ -357,24 +370,31 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                 f"pooling='partial' needs at least 2 groups in column {self.group!r}, got "
                 f"{n_groups}; use pooling='complete'"
             )
+        covariance = self._check_choice("covariance", self.covariance, COVARIANCES)
+        varying = _resolve_varying(self.varying, design.spec, pooling, predictors)
+        if covariance == "full":
+            _check_full_covariance(pooling, self.parametrization, varying)
         structure = ModelStructure(
             pooling=pooling,
-            varying=_resolve_varying(self.varying, design.spec, pooling, predictors),
+            varying=varying,
             parametrization=self.parametrization,
             group_noise=bool(self.group_noise),
             likelihood_mode=choose_likelihood_mode(
                 likelihood_mode, len(design.y), max(n_groups, 1), len(design.spec.terms)
             ),
             likelihood=likelihood,
+            covariance=covariance,
         )
         defaults = default_priors(design.X, design.y, design.spec.terms)
         priors = with_user_priors(defaults, check_user_priors(self.priors, design.spec.terms))
         units = Standardization.from_design(design)
-        idata, seconds, sampled = _sample(
-            units.design(design), structure, units.priors(priors), settings
-        )
+        std_priors = units.priors(priors)
+        idata, seconds, sampled = _sample(units.design(design), structure, std_priors, settings)
         gdim = group_dim(design)
-        idata = finalize_posterior(idata, structure, units, design.y, gdim, design.spec.groups)
+        idata = finalize_posterior(
+            idata, structure, units, design.y, gdim, design.spec.groups,
+            group_sd_scale=std_priors.group_sd_scale[structure.varying_index],
+        )  # fmt: skip
         if _store_log_likelihood(store_loglik, idata, len(design.y)):
             post = PosteriorArrays.from_posterior(idata["posterior"].to_dataset(), structure, gdim)
             add_log_likelihood(idata, log_likelihood(design.X, design.y, design.group_index, post))
@@ -382,6 +402,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             del idata["constant_data"]
         if design.spec.formula_columns:
             idata["constant_data"] = training_columns(X, design.spec.formula_columns)
+        if structure.covariance == "full":  # the packed Cholesky factor -> its sds and corr
+            sampled = [v for v in sampled if v != "chol"] + ["tau", "corr"]
         diagnostics = convergence_diagnostics(
             idata, seconds, var_names=sampled, sampler=settings.sampler
         )
@@ -432,6 +454,11 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                 values[structure.common_index] = means["beta_common"].values
             population = pd.Series(values, index=spec.terms, name="population_coef")
         sigma = means["sigma"].values
+        correlation = None
+        if structure.covariance == "full":
+            names = list(means["corr"][CORR_DIMS[0]].values)
+            correlation = pd.DataFrame(means["corr"].values, index=names, columns=names)
+        self.group_correlation_ = correlation
         self.idata_ = idata
         self.design_ = spec
         self.structure_ = structure
@@ -739,6 +766,21 @@ def _sample(
     idata["posterior"] = drop_empty_slots(posterior, structure, gdim, n_groups, entry.slots)
     seconds = time.perf_counter() - start  # compilation (if any) included
     return idata, seconds, [rv.name for rv in entry.model.free_RVs]
+
+
+def _check_full_covariance(pooling: str, parametrization: str, varying: tuple[bool, ...]):
+    if pooling != "partial":
+        raise ValueError(
+            f"covariance='full' correlates partially pooled group effects; pooling={pooling!r} "
+            "has none (use pooling='partial')"
+        )
+    if sum(varying) < 2:
+        raise ValueError(
+            "covariance='full' needs at least two varying terms (e.g. varying='all' with an "
+            "intercept and a slope)"
+        )
+    if parametrization != "noncentered":
+        raise ValueError("covariance='full' is implemented with parametrization='noncentered' only")
 
 
 def _is_auto(value: Any) -> bool:

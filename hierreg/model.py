@@ -48,11 +48,18 @@ __all__ = [
     "unflatten",
     "POOLING_MODES",
     "LIKELIHOODS",
+    "COVARIANCES",
+    "CORR_DIMS",
     "PARAMETRIZATIONS",
 ]
 
 POOLING_MODES = ("complete", "none", "partial")
 LIKELIHOODS = ("normal", "student_t")
+COVARIANCES = ("diagonal", "full")
+# LKJ shape of the correlation of varying effects (covariance="full"): 2 mildly favours
+# small correlations (as rstanarm's and brms's defaults do for 2+ effects).
+LKJ_ETA = 2.0
+CORR_DIMS = ("corr_term", "corr_term_2")
 # Prior of the Student-t degrees of freedom: Gamma(2, 0.1) (Juarez & Steel 2010; the Stan
 # prior-choice recommendation): mean 20, 5% quantile 3.6, little mass below 2.
 NU_PRIOR = {"alpha": 2.0, "beta": 0.1}
@@ -66,6 +73,8 @@ RESERVED = {
     "mu",
     "tau",
     "z",
+    "chol",
+    "corr",
     "sigma",
     "nu",
     "y",
@@ -86,6 +95,7 @@ class ModelStructure:
     group_noise: bool = False
     likelihood_mode: str = "rows"
     likelihood: str = "normal"
+    covariance: str = "diagonal"
 
     @property
     def varying_index(self) -> np.ndarray:
@@ -406,6 +416,19 @@ def _varying_coefficients(structure, prior, var_idx, name, var_dim, slots, mask=
     if structure.pooling == "none":
         return columns(pm.Normal(name, mu=loc[term_of], sigma=scale[term_of], dims=FLAT_DIM))
     mu = pm.Normal("mu", mu=loc, sigma=scale, dims=var_dim)
+    if structure.covariance == "full":
+        # correlated effects: beta_g = mu + diag(s) L z_g, where L L' = diag(t) R diag(t),
+        # R ~ LKJ(eta), t_k ~ HalfNormal(1), so tau_k = s_k t_k ~ HalfNormal(s_k). L is
+        # sampled as its packed lower triangle ("chol"); the data-scaled s stays outside
+        # the LKJ distribution, whose initial point is a random draw of its sds.
+        sd_dist = pm.HalfNormal.dist(sigma=1.0, shape=n_var)
+        chol, _, _ = pm.LKJCholeskyCov(
+            "chol", n=n_var, eta=LKJ_ETA, sd_dist=sd_dist, compute_corr=True,
+            store_in_trace=False,
+        )  # fmt: skip
+        z = pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM).reshape((n_var, slots))
+        effects = prior.group_sd_scale[var_idx][:, None] * pt.dot(chol, z)
+        return [mu[j] + effects[j] for j in range(n_var)]
     tau = pm.HalfNormal("tau", sigma=prior.group_sd_scale[var_idx], dims=var_dim)
     if structure.parametrization == "centered":
         # an empty slot (mask 0) is Normal(0, 1), independent of mu and tau

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from hierreg.model import FLAT_DIM, ModelStructure, term_dims, unflatten
+from hierreg.model import CORR_DIMS, FLAT_DIM, ModelStructure, term_dims, unflatten
 from hierreg.standardize import Standardization
 
 __all__ = ["add_log_likelihood", "drop_empty_slots", "finalize_posterior", "label_groups"]
@@ -48,6 +48,7 @@ def finalize_posterior(
     y: np.ndarray,
     group_dim: str,
     groups: Sequence | None,
+    group_sd_scale: np.ndarray | None = None,
 ) -> xr.DataTree:
     """Map draws back to data units and add ``beta`` with dims ``(<group>, term)``.
 
@@ -55,12 +56,16 @@ def finalize_posterior(
     with coordinates ``groups`` (``None`` under complete pooling). Under partial pooling
     (non-centred) ``beta = mu + tau * z``; when only some terms vary, ``beta`` joins the
     varying and the shared coefficients. ``observed_data`` holds the response in data units.
+    With ``covariance="full"``, ``group_sd_scale`` (the standardised prior scales of the
+    varying terms' sds) turns the sampled Cholesky factor into ``tau`` and ``corr``.
     Modifies and returns ``idata``.
     """
     posterior = label_groups(idata["posterior"].to_dataset(), group_dim, groups)
     if groups is not None:
         terms = np.array(standardization.terms, dtype=object)
         posterior = _unflatten_group_terms(posterior, structure, group_dim, groups, terms)
+        if structure.covariance == "full":
+            posterior = _correlated_effects(posterior, structure, group_dim, group_sd_scale)
     attrs = dict(posterior.attrs)
     restored = standardization.restore(posterior)
     if structure.pooling != "complete" and "beta" not in restored:
@@ -88,6 +93,35 @@ def _unflatten_group_terms(
     for name in flat:
         values = posterior[name].transpose("chain", "draw", FLAT_DIM).values
         out[name] = (("chain", "draw", group_dim, var_dim), unflatten(values, len(groups)))
+    return out
+
+
+def _correlated_effects(
+    posterior: xr.Dataset, structure: ModelStructure, group_dim: str, scale: np.ndarray
+) -> xr.Dataset:
+    """``covariance="full"``: the packed Cholesky factor ``chol`` -> ``tau`` (sds),
+    ``corr`` (correlation matrix, dims ``corr_term`` x ``corr_term_2``) and the varying
+    coefficients ``mu + L z`` (still in standardised units: restored afterwards)."""
+    var_dim, _ = term_dims(structure)
+    packed = posterior["chol"].transpose("chain", "draw", ...).values
+    n_var = len(structure.varying_index)
+    L = np.zeros(packed.shape[:2] + (n_var, n_var))
+    rows, cols = np.tril_indices(n_var)
+    L[..., rows, cols] = packed
+    L *= np.asarray(scale, dtype=float)[:, None]  # rows of diag(s) L
+    tau = np.sqrt(np.sum(L**2, axis=-1))
+    corr = np.einsum("cdij,cdkj->cdik", L, L) / (tau[..., :, None] * tau[..., None, :])
+    z = posterior["z"].transpose("chain", "draw", group_dim, var_dim).values
+    mu = posterior["mu"].transpose("chain", "draw", var_dim).values
+    varying = mu[:, :, None, :] + np.einsum("cdjk,cdgk->cdgj", L, z)
+    names = posterior[var_dim].values
+    chol_dims = [d for d in posterior["chol"].dims if d not in ("chain", "draw")]
+    out = posterior.drop_vars("chol").drop_dims(chol_dims, errors="ignore")
+    out["tau"] = (("chain", "draw", var_dim), tau)
+    out["corr"] = (("chain", "draw", *CORR_DIMS), corr)
+    out = out.assign_coords({CORR_DIMS[0]: names, CORR_DIMS[1]: names})
+    name = "beta_varying" if "beta_common" in posterior else "beta"
+    out[name] = (("chain", "draw", group_dim, var_dim), varying)
     return out
 
 

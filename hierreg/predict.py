@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import gammaln
 
-from hierreg.model import ModelStructure
+from hierreg.model import CORR_DIMS, ModelStructure
 
 __all__ = [
     "Moments",
@@ -54,6 +54,9 @@ class PosteriorArrays:
         Residual sd (the scale of the Student-t noise).
     nu : ndarray of shape (n_draws,) or None
         Degrees of freedom of Student-t noise; None for normal noise.
+    corr : ndarray of shape (n_draws, n_terms, n_terms) or None
+        Correlation of a group's coefficients (``covariance="full"``; identity outside the
+        varying terms); None: independent.
     """
 
     beta: np.ndarray
@@ -61,6 +64,7 @@ class PosteriorArrays:
     tau: np.ndarray | None
     sigma: np.ndarray
     nu: np.ndarray | None = None
+    corr: np.ndarray | None = None
 
     @classmethod
     def from_posterior(cls, posterior: xr.Dataset, structure: ModelStructure, gdim: str):
@@ -86,7 +90,12 @@ class PosteriorArrays:
         tau[:, structure.varying_index] = flat("tau", [var_dim])
         if len(structure.common_index):
             population[:, structure.common_index] = flat("beta_common", ["common_term"])
-        return cls(beta=beta, population=population, tau=tau, sigma=sigma, nu=nu)
+        corr = None
+        if structure.covariance == "full":
+            corr = np.broadcast_to(np.eye(n_terms), (beta.shape[0], n_terms, n_terms)).copy()
+            block = np.ix_(structure.varying_index, structure.varying_index)
+            corr[:, block[0], block[1]] = flat("corr", list(CORR_DIMS))
+        return cls(beta=beta, population=population, tau=tau, sigma=sigma, nu=nu, corr=corr)
 
     @property
     def n_draws(self) -> int:
@@ -127,8 +136,13 @@ def moments(post: PosteriorArrays, new_groups: str | None) -> Moments:
     if post.population is not None and new_groups in ("population", "mean"):
         new_mean, new_cov = _mean_cov(post.population)
         if new_groups == "population" and post.tau is not None:
-            # Var(mu + tau * z) = Cov(mu) + diag(E[tau^2]) for z ~ N(0, 1) independent
-            new_cov = new_cov + np.diag((post.tau**2).mean(axis=0))
+            # Var(mu + L z) = Cov(mu) + E[diag(tau) R diag(tau)] for z ~ N(0, I)
+            # (R = I unless covariance="full")
+            if post.corr is None:
+                new_cov = new_cov + np.diag((post.tau**2).mean(axis=0))
+            else:
+                group_cov = post.tau[:, :, None] * post.corr * post.tau[:, None, :]
+                new_cov = new_cov + group_cov.mean(axis=0)
         new_noise = float(sigma2.mean()) if sigma2.ndim == 1 else None
     return Moments(mean, cov, noise_var, new_mean, new_cov, new_noise)
 
@@ -182,6 +196,8 @@ def predictive_draws(
         fresh = np.repeat(population[:, None, :], n_unseen, axis=1)
         if new_groups == "population":
             z = rng.standard_normal((n_draws, n_unseen, population.shape[1]))
+            if post.corr is not None:  # correlated: z -> chol(R) z
+                z = np.einsum("sij,suj->sui", np.linalg.cholesky(post.corr[draw_index]), z)
             fresh = fresh + post.tau[draw_index][:, None, :] * z
         beta = np.concatenate([beta, fresh], axis=1)
     index = np.where(group_index < 0, post.beta.shape[1] - 1 - group_index, group_index)
