@@ -7,6 +7,7 @@
 from hierreg.estimator import HierarchicalLinearRegression
 from hierreg.evaluation import compare, posterior_predictive_rmsd
 from hierreg.inference import SamplingWarning
+from hierreg.many import fit_many
 from hierreg.priors import Prior
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "SamplingWarning",
     "__version__",
     "compare",
+    "fit_many",
     "posterior_predictive_rmsd",
 ]
 __version__ = "0.1.0"

@@ -26,6 +26,13 @@ from hierreg.design import (
     check_constant_within_groups,
     normalize_formula,
 )
+from hierreg.distributed import (
+    is_dask_collection,
+    predict_dask,
+    require_dask,
+    standardized_statistics,
+    statistics_from_dask,
+)
 from hierreg.inference import (
     SAMPLERS,
     SamplerSettings,
@@ -57,7 +64,13 @@ from hierreg.predict import (
     predict_moments,
     predictive_draws,
 )
-from hierreg.priors import Prior, check_user_priors, default_priors, with_user_priors
+from hierreg.priors import (
+    Prior,
+    check_user_priors,
+    default_priors,
+    default_priors_from_moments,
+    with_user_priors,
+)
 from hierreg.standardize import Standardization
 from hierreg.sufficient import LIKELIHOOD_MODES, SufficientStatistics, choose_likelihood_mode
 
@@ -315,8 +328,12 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : pandas.DataFrame or array-like of shape (n_rows, n_columns)
+        X : pandas.DataFrame, array-like of shape (n_rows, n_columns) or Dask DataFrame
             Predictors and the grouping column (and the response if the formula names it).
+            A ``dask.dataframe.DataFrame`` is fitted through per-group sufficient statistics
+            reduced on the cluster (:mod:`hierreg.distributed`): the rows never reach this
+            process; needs a formula with the response, the normal likelihood, and leaves
+            out the pointwise log-likelihood.
         y : array-like of shape (n_rows,), optional
             Response, unless the formula's left-hand side names a column of ``X``.
 
@@ -359,9 +376,16 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                 "own intercept absorbs them; use pooling='partial'"
             )
         formula = _formula_with(self.formula, predictors)
-        if predictors:
-            check_constant_within_groups(X, predictors, self.group)
-        design = build_design(X, y, formula=formula, group=self.group if keep_group else None)
+        dask_input = is_dask_collection(X)
+        if dask_input:
+            _check_dask_fit(self, y, store_loglik, likelihood, likelihood_mode, predictors)
+            distributed = statistics_from_dask(X, formula, self.group if keep_group else None)
+            design = distributed.design
+            likelihood_mode = "sufficient"
+        else:
+            if predictors:
+                check_constant_within_groups(X, predictors, self.group)
+            design = build_design(X, y, formula=formula, group=self.group if keep_group else None)
         if pooling == "complete":
             design = Design(design.X, design.y, None, _without_groups(design.spec))
         n_groups = 0 if design.spec.groups is None else len(design.spec.groups)
@@ -380,28 +404,48 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             parametrization=self.parametrization,
             group_noise=bool(self.group_noise),
             likelihood_mode=choose_likelihood_mode(
-                likelihood_mode, len(design.y), max(n_groups, 1), len(design.spec.terms)
+                likelihood_mode,
+                distributed.n_rows if dask_input else len(design.y),
+                max(n_groups, 1),
+                len(design.spec.terms),
             ),
             likelihood=likelihood,
             covariance=covariance,
         )
-        defaults = default_priors(design.X, design.y, design.spec.terms)
-        priors = with_user_priors(defaults, check_user_priors(self.priors, design.spec.terms))
-        units = Standardization.from_design(design)
+        terms = design.spec.terms
+        statistics = None
+        if dask_input:  # priors and units from the pooled moments; statistics rescaled
+            m = distributed.moments
+            defaults = default_priors_from_moments(
+                m["x_mean"], m["x_sd"], m["y_mean"], m["y_sd"], terms
+            )
+            units = Standardization.from_moments(terms, m["x_sd"], m["y_mean"], m["y_sd"])
+            statistics = standardized_statistics(
+                distributed.statistics, units.x_scale, units.y_center, units.y_scale
+            )
+        else:
+            defaults = default_priors(design.X, design.y, terms)
+            units = Standardization.from_design(design)
+        priors = with_user_priors(defaults, check_user_priors(self.priors, terms))
         std_priors = units.priors(priors)
-        idata, seconds, sampled = _sample(units.design(design), structure, std_priors, settings)
+        idata, seconds, sampled = _sample(
+            units.design(design), structure, std_priors, settings, statistics
+        )
         gdim = group_dim(design)
         idata = finalize_posterior(
-            idata, structure, units, design.y, gdim, design.spec.groups,
+            idata, structure, units, None if dask_input else design.y, gdim,
+            design.spec.groups,
             group_sd_scale=std_priors.group_sd_scale[structure.varying_index],
         )  # fmt: skip
-        if _store_log_likelihood(store_loglik, idata, len(design.y)):
+        if not dask_input and _store_log_likelihood(store_loglik, idata, len(design.y)):
             post = PosteriorArrays.from_posterior(idata["posterior"].to_dataset(), structure, gdim)
             add_log_likelihood(idata, log_likelihood(design.X, design.y, design.group_index, post))
         if "constant_data" in idata:  # PyMC's copy of the model's data containers
             del idata["constant_data"]
         if design.spec.formula_columns:
-            idata["constant_data"] = training_columns(X, design.spec.formula_columns)
+            idata["constant_data"] = training_columns(
+                distributed.template if dask_input else X, design.spec.formula_columns
+            )
         if structure.covariance == "full":  # the packed Cholesky factor -> its sds and corr
             sampled = [v for v in sampled if v != "chol"] + ["tau", "corr"]
         diagnostics = convergence_diagnostics(
@@ -410,6 +454,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         warn_if_unconverged(diagnostics)
         self._set_fitted(X, design, structure, priors, idata, diagnostics)
         self.default_priors_ = defaults.as_dict()
+        if dask_input:
+            self.n_features_in_ = len(X.columns)
         return self
 
     def _group_predictor_columns(self) -> list[str]:
@@ -530,15 +576,19 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : pandas.DataFrame or array-like
+        X : pandas.DataFrame, array-like or dask.dataframe.DataFrame
             Same columns as at fit (extra or reordered columns are fine with a formula).
+            A Dask DataFrame is predicted partition by partition (lazily).
         return_std : bool, default=False
 
         Returns
         -------
-        mean : ndarray of shape (n_rows,)
+        mean : ndarray of shape (n_rows,) (a Dask Series for Dask input)
         std : ndarray of shape (n_rows,), only if ``return_std``
         """
+        if is_dask_collection(X):
+            check_is_fitted(self)
+            return predict_dask(self, X, return_std)
         design = self._encode(X)
         mean, var = predict_moments(design.X, self._group_index(design), self._moments())
         return (mean, np.sqrt(var)) if return_std else mean
@@ -726,16 +776,20 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
 
 def _sample(
-    design: Design, structure: ModelStructure, priors: Any, settings: SamplerSettings
+    design: Design,
+    structure: ModelStructure,
+    priors: Any,
+    settings: SamplerSettings,
+    statistics: SufficientStatistics | None = None,
 ) -> tuple[Any, float, list[str]]:
     """Sample the model of a standardised design: (idata, seconds, sampled parameter names).
 
     With nutpie and no ``sample_kwargs``, through the per-process cache of compiled models
     (:mod:`hierreg.compiled`: a refit of the same structure does not recompile); otherwise
-    through :func:`pymc.sample`.
+    through :func:`pymc.sample`. ``statistics``: the standardised sufficient statistics,
+    when they do not come from ``design``'s rows (a Dask fit).
     """
-    statistics = None
-    if structure.likelihood_mode == "sufficient":
+    if structure.likelihood_mode == "sufficient" and statistics is None:
         g = design.group_index if structure.pooling != "complete" else None
         n_groups = 1 if g is None else len(design.spec.groups)
         statistics = SufficientStatistics.from_arrays(design.X, design.y, g, n_groups)
@@ -766,6 +820,29 @@ def _sample(
     idata["posterior"] = drop_empty_slots(posterior, structure, gdim, n_groups, entry.slots)
     seconds = time.perf_counter() - start  # compilation (if any) included
     return idata, seconds, [rv.name for rv in entry.model.free_RVs]
+
+
+def _check_dask_fit(est, y, store_loglik, likelihood, likelihood_mode, predictors) -> None:
+    """What a fit from a Dask DataFrame (sufficient statistics only) cannot do."""
+    require_dask()
+    if est.formula is None:
+        raise ValueError("fitting from a Dask DataFrame needs a formula naming the response")
+    if y is not None:
+        raise ValueError(
+            "fitting from a Dask DataFrame takes the response from the formula; pass y=None"
+        )
+    if likelihood != "normal" or likelihood_mode == "rows":
+        raise ValueError(
+            "a Dask DataFrame is fitted through sufficient statistics: it needs "
+            "likelihood='normal' and likelihood_mode 'auto' or 'sufficient'"
+        )
+    if store_loglik is True:
+        raise ValueError(
+            "store_log_likelihood=True needs the rows on the driver; a Dask fit keeps them "
+            "on the cluster (use 'auto' or False)"
+        )
+    if predictors:
+        raise ValueError("group_predictors are not supported for Dask DataFrame input yet")
 
 
 def _check_full_covariance(pooling: str, parametrization: str, varying: tuple[bool, ...]):
@@ -858,6 +935,7 @@ def _formula_with(formula: str | None, predictors: list[str]) -> str | None:
 
 
 def _string_columns(X: Any) -> np.ndarray | None:
-    if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
+    frame = isinstance(X, pd.DataFrame) or is_dask_collection(X)
+    if frame and all(isinstance(c, str) for c in X.columns):
         return np.asarray(X.columns, dtype=object)
     return None

@@ -45,7 +45,7 @@ def finalize_posterior(
     idata: xr.DataTree,
     structure: ModelStructure,
     standardization: Standardization,
-    y: np.ndarray,
+    y: np.ndarray | None,
     group_dim: str,
     groups: Sequence | None,
     group_sd_scale: np.ndarray | None = None,
@@ -72,6 +72,8 @@ def finalize_posterior(
         restored["beta"] = _assemble_beta(restored, structure, group_dim)
     restored.attrs = attrs
     idata["posterior"] = restored
+    if y is None:  # fitted from distributed statistics: the rows stayed on the cluster
+        return idata
     # the response in data units (the sufficient-statistics model has no observed variable)
     idata["observed_data"] = xr.Dataset(
         {"y": (("obs",), np.asarray(y, dtype=float))}, coords={"obs": np.arange(len(y))}

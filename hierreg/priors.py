@@ -28,6 +28,7 @@ __all__ = [
     "DefaultPriors",
     "check_user_priors",
     "default_priors",
+    "default_priors_from_moments",
     "safe_sd",
     "with_user_priors",
 ]
@@ -101,21 +102,35 @@ def default_priors(X: np.ndarray, y: np.ndarray, terms: list[str]) -> DefaultPri
     -------
     DefaultPriors
     """
-    sd_y = safe_sd(y)
-    n_terms = X.shape[1]
+    return default_priors_from_moments(
+        x_mean=X.mean(axis=0) if len(X) else np.zeros(X.shape[1]),
+        x_sd=np.array([safe_sd(X[:, k]) for k in range(X.shape[1])]),
+        y_mean=float(np.mean(y)),
+        y_sd=safe_sd(y),
+        terms=terms,
+    )
+
+
+def default_priors_from_moments(
+    x_mean: np.ndarray, x_sd: np.ndarray, y_mean: float, y_sd: float, terms: list[str]
+) -> DefaultPriors:
+    """The default priors from the means and sds of the design columns and the response
+    (a zero or non-finite sd counts as 1), e.g. pooled from distributed statistics."""
+    sd_y = _usable_sd(y_sd)
+    sds = np.array([_usable_sd(v) for v in np.asarray(x_sd, dtype=float)])
+    n_terms = len(terms)
     loc = np.zeros(n_terms)
     scale = np.empty(n_terms)
-    is_intercept = np.array([t == "Intercept" for t in terms])
+    is_intercept = np.array([t == "Intercept" for t in terms], dtype=bool)
     for k in range(n_terms):
         if not is_intercept[k]:
-            scale[k] = SLOPE_SCALE * sd_y / safe_sd(X[:, k])
+            scale[k] = SLOPE_SCALE * sd_y / sds[k]
     if is_intercept.any():
         k0 = int(np.flatnonzero(is_intercept)[0])
         slopes = ~is_intercept
-        means = X[:, slopes].mean(axis=0) if slopes.any() else np.zeros(0)
-        shift = scale[slopes] * means
+        shift = scale[slopes] * np.asarray(x_mean, dtype=float)[slopes]
         scale[k0] = float(np.sqrt((SLOPE_SCALE * sd_y) ** 2 + np.sum(shift**2)))
-        loc[k0] = float(np.mean(y))
+        loc[k0] = float(y_mean)
     return DefaultPriors(
         terms=tuple(terms),
         loc=loc,
@@ -123,6 +138,11 @@ def default_priors(X: np.ndarray, y: np.ndarray, terms: list[str]) -> DefaultPri
         group_sd_scale=scale / SLOPE_SCALE,
         sigma_rate=1.0 / sd_y,
     )
+
+
+def _usable_sd(sd: float) -> float:
+    sd = float(sd)
+    return sd if sd > 0 and np.isfinite(sd) else 1.0
 
 
 # What a user may set, by parameter name: (distribution, its parameters).

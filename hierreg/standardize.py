@@ -59,6 +59,24 @@ class Standardization:
             terms=terms,
         )
 
+    @classmethod
+    def from_moments(
+        cls, terms: list[str], x_sd: np.ndarray, y_mean: float, y_sd: float
+    ) -> Standardization:
+        """The same, from pooled moments (a zero or non-finite sd counts as 1)."""
+        terms = tuple(terms)
+        usable = [float(v) if v > 0 and np.isfinite(v) else 1.0 for v in x_sd]
+        x_scale = np.array(
+            [1.0 if t == INTERCEPT else v for t, v in zip(terms, usable, strict=True)]
+        )
+        y_scale = float(y_sd) if y_sd > 0 and np.isfinite(y_sd) else 1.0
+        return cls(
+            y_center=float(y_mean) if INTERCEPT in terms else 0.0,
+            y_scale=y_scale,
+            x_scale=x_scale,
+            terms=terms,
+        )
+
     @property
     def coef_factor(self) -> np.ndarray:
         """Data-unit coefficient per standardised unit, per term: ``s_y / s_k``."""
