@@ -157,8 +157,8 @@ def main() -> None:
     rows = []
     header = (
         f"{'pooling':9s} {'impl':8s} {'cold fit s':>10s} {'warm fit s':>10s} {'cpu s':>6s} "
-        f"{'sampling s':>10s} {'min ESS':>8s} {'div':>4s} {'warm ratio':>10s} {'cpu ratio':>9s}"
-        f" {'+checks s':>9s} {'ratio vs hand+checks':>20s}"
+        f"{'sampling s':>10s} {'min ESS':>8s} {'ESS/s':>7s} {'div':>4s} {'cold ratio':>10s}"
+        f" {'warm ratio':>10s} {'cpu ratio':>9s} {'+checks s':>9s} {'ratio vs hand+checks':>20s}"
     )
     print("\n" + header + "\n" + "-" * len(header))
     for pooling in ("complete", "none", "partial"):
@@ -184,12 +184,14 @@ def main() -> None:
                 cpu_ratio=s["warm_cpu_seconds"] / hand["warm_cpu_seconds"],
                 warm_ratio_with_checks=(s["warm_fit_seconds"] + s["check_seconds"])
                 / (hand["warm_fit_seconds"] + hand["check_seconds"]),
+                ess_per_second=s["min_ess_bulk"] / (s["warm_fit_seconds"] + s["check_seconds"]),
             )
             rows.append(dict(pooling=pooling, impl=name, **s))
             print(
                 f"{pooling:9s} {name:8s} {s['cold_fit_seconds']:10.2f}"
                 f" {s['warm_fit_seconds']:10.2f} {s['warm_cpu_seconds']:6.2f}"
-                f" {s['sampling_seconds']:10.2f} {s['min_ess_bulk']:8.0f} {s['divergences']:4d}"
+                f" {s['sampling_seconds']:10.2f} {s['min_ess_bulk']:8.0f}"
+                f" {s['ess_per_second']:7.0f} {s['divergences']:4d} {s['cold_ratio']:10.2f}"
                 f" {s['warm_ratio']:10.2f} {s['cpu_ratio']:9.2f} {s['check_seconds']:9.2f}"
                 f" {s['warm_ratio_with_checks']:20.2f}"
             )
