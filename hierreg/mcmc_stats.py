@@ -83,6 +83,10 @@ def ess_tail(draws: np.ndarray, prob: float = 0.05) -> np.ndarray:
     return np.where(_finite(draws), result, np.nan)
 
 
+# values per block of parameters in convergence_statistics (8 MB of draws per copy)
+BLOCK_ELEMENTS = 1_000_000
+
+
 def convergence_statistics(draws: np.ndarray) -> dict[str, np.ndarray]:
     """R-hat, bulk ESS and tail ESS per parameter, sharing the rank normalisation.
 
@@ -99,6 +103,15 @@ def convergence_statistics(draws: np.ndarray) -> dict[str, np.ndarray]:
         ``rhat``, ``ess_bulk``, ``ess_tail``: arrays of shape (n_parameters,).
     """
     draws = _as_draws(draws)
+    # in blocks of parameters: each block's sorts make several copies of it, so memory stays
+    # bounded (10,000 groups x 2 terms x 4,000 draws would otherwise take gigabytes)
+    per_block = max(1, BLOCK_ELEMENTS // max(1, draws.shape[1] * draws.shape[2]))
+    if draws.shape[0] > per_block:
+        blocks = [
+            convergence_statistics(draws[start : start + per_block])
+            for start in range(0, draws.shape[0], per_block)
+        ]
+        return {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}
     with ThreadPoolExecutor(max_workers=3) as pool:
         z_split = pool.submit(_split_z_scale, draws)
         z_folded = pool.submit(_folded_z_scale, draws)
