@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import time
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
+
+from _results import write_results
 
 RADON_CSV = Path(__file__).resolve().parents[1] / "hierreg" / "data" / "radon_mn.csv"
 DRAWS, TUNE, CHAINS = 1000, 1000, 4
@@ -119,19 +119,10 @@ def main() -> None:
         ratio = summary[f"bambi_{key}_median"] / summary[f"hierreg_{key}_median"]
         summary[f"bambi_over_hierreg_{key}"] = ratio
         print(f"median {key}: bambi / hierreg = {ratio:.2f}")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "benchmark": "bench_bambi",
-        "timestamp": stamp,
-        "machine": platform.platform(),
-        "bambi_python": args.bambi_python,
-        "results": rows,
-        "summary": summary,
-    }
-    for name in (f"bench_bambi_{stamp}.json", "latest_bench_bambi.json"):
-        (out / name).write_text(json.dumps(payload, indent=2))
+    path = write_results(
+        "bench_bambi", args.out, bambi_python=args.bambi_python, results=rows, summary=summary
+    )
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _results import write_results
 
 N_GROUPS, PART_ROWS, SEED = 1_000, 500_000, 0
 
@@ -135,19 +134,8 @@ def main() -> None:
             else:
                 results[kind] = json.loads(done.stdout.strip().splitlines()[-1])
             print(kind, json.dumps(results[kind]), flush=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "benchmark": "bench_dask",
-        "timestamp": stamp,
-        "machine": platform.platform(),
-        "rows": args.rows,
-        "groups": N_GROUPS,
-        "results": results,
-    }
-    for name in (f"bench_dask_{stamp}.json", "latest_bench_dask.json"):
-        (out / name).write_text(json.dumps(payload, indent=2))
+    path = write_results("bench_dask", args.out, rows=args.rows, groups=N_GROUPS, results=results)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

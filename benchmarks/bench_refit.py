@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _results import write_results
 
 DRAWS, TUNE, CHAINS, SEED = 1000, 1000, 4, 0
 SPLITS = {"KFold(5)": dict(shuffle=False), "KFold(5, shuffle)": dict(shuffle=True, random_state=0)}
@@ -148,19 +147,14 @@ def main() -> None:
         h, m = totals[("hierreg", split)], totals[("hand", split)]
         summary.append({"split": split, "hierreg_s": h, "hand_s": m, "ratio": h / m})
         print(f"{split}: whole CV hierreg {h:.1f} s, hand {m:.1f} s, ratio {h / m:.2f}")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "benchmark": "bench_refit",
-        "timestamp": stamp,
-        "machine": platform.platform(),
-        "settings": {"draws": DRAWS, "tune": TUNE, "chains": CHAINS},
-        "results": rows,
-        "summary": summary,
-    }
-    for name in (f"bench_refit_{stamp}.json", "latest_bench_refit.json"):
-        (out / name).write_text(json.dumps(payload, indent=2))
+    path = write_results(
+        "bench_refit",
+        args.out,
+        settings={"draws": DRAWS, "tune": TUNE, "chains": CHAINS},
+        results=rows,
+        summary=summary,
+    )
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

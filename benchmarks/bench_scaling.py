@@ -29,17 +29,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
 import time
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _results import write_results
 
 DRAWS, TUNE, CHAINS, SEED = 1000, 1000, 4, 0
 TRUTH = {"mu": (1.0, -0.5), "tau": (0.6, 0.3), "sigma": 0.5}
@@ -179,19 +178,13 @@ def main() -> None:
             rows.append(r)
             print(_line(r), flush=True)
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "benchmark": "bench_scaling",
-        "timestamp": stamp,
-        "machine": platform.platform(),
-        "settings": {"draws": DRAWS, "tune": TUNE, "chains": CHAINS, "truth": TRUTH},
-        "results": rows,
-    }
-    for name in (f"bench_scaling_{stamp}.json", "latest_bench_scaling.json"):
-        (out / name).write_text(json.dumps(payload, indent=2))
-    print(f"\nwrote {out / 'latest_bench_scaling.json'}")
+    path = write_results(
+        "bench_scaling",
+        args.out,
+        settings={"draws": DRAWS, "tune": TUNE, "chains": CHAINS, "truth": TRUTH},
+        results=rows,
+    )
+    print(f"wrote {path}")
 
 
 def _line(r: dict) -> str:
