@@ -85,11 +85,13 @@ def test_missing_jax_names_the_extra(simulated, monkeypatch, no_sampling):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "numpyro" else real(name, *a)
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("jax", "numpyro") else real(name, *a),
     )
     frame, _ = simulated
     est = HierarchicalLinearRegression("y ~ x", group="g", sampler="numpyro")
-    with pytest.raises(ImportError, match=r"needs numpyro .* pip install 'hierreg\[jax\]'"):
+    with pytest.raises(ImportError, match=r"needs jax, numpyro .* pip install 'hierreg\[jax\]'"):
         est.fit(frame)
     assert not hasattr(est, "idata_")
 
