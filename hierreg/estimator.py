@@ -789,15 +789,15 @@ def _sample(
     through :func:`pymc.sample`. ``statistics``: the standardised sufficient statistics,
     when they do not come from ``design``'s rows (a Dask fit).
     """
+    complete = structure.pooling == "complete"
+    n_groups = 1 if complete else len(design.spec.groups)
     if structure.likelihood_mode == "sufficient" and statistics is None:
-        g = design.group_index if structure.pooling != "complete" else None
-        n_groups = 1 if g is None else len(design.spec.groups)
+        g = None if complete else design.group_index
         statistics = SufficientStatistics.from_arrays(design.X, design.y, g, n_groups)
     if settings.sampler != "nutpie" or settings.sample_kwargs:
         model = build_model(design, structure, priors, statistics)
         idata, seconds = sample_posterior(model, settings)
         return idata, seconds, [rv.name for rv in model.free_RVs]
-    n_groups = 1 if structure.pooling == "complete" else len(design.spec.groups)
     start = time.perf_counter()
     entry, _ = cached_model(
         graph_key(design, structure),
