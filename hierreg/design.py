@@ -27,6 +27,7 @@ from sklearn.exceptions import DataConversionWarning
 __all__ = [
     "Design",
     "DesignSpec",
+    "GroupingFactor",
     "as_2d_frame",
     "build_design",
     "check_constant_within_groups",
@@ -36,6 +37,25 @@ __all__ = [
 ]
 
 INTERCEPT = "Intercept"
+# A grouping factor named "a:b" that is not a column of X is the interaction of columns a and b
+# (nested groups: "state:county" keeps a county name repeated in two states apart).
+FACTOR_SEPARATOR = ":"
+
+
+@dataclass(frozen=True, eq=False)
+class GroupingFactor:
+    """A grouping factor after the first (crossed or nested groups).
+
+    Attributes
+    ----------
+    name : str or hashable
+        Column name, or ``"a:b"`` for the interaction of columns ``a`` and ``b``.
+    levels : pandas.Index
+        Sorted labels seen at fit (``"a_value:b_value"`` strings for an interaction).
+    """
+
+    name: Hashable
+    levels: pd.Index
 
 
 @dataclass(frozen=True)
@@ -53,12 +73,15 @@ class Design:
         ``-1 - k`` for the k-th distinct unseen label (``spec.unseen_groups`` lists them).
     spec : DesignSpec
         The fitted encoding that produced these arrays.
+    factor_index : tuple of ndarray of shape (n_rows,)
+        For each of ``spec.factors``, the index of each row's level (unseen: ``-1 - k``).
     """
 
     X: np.ndarray
     y: np.ndarray | None
     group_index: np.ndarray | None
     spec: DesignSpec
+    factor_index: tuple[np.ndarray, ...] = ()
 
 
 @dataclass
@@ -81,6 +104,8 @@ class DesignSpec:
         For array input, the columns of X used as features (positions or names).
     n_columns : int
         Number of columns of the X seen at fit.
+    factors : tuple of GroupingFactor
+        Grouping factors after the first (``group`` is the first), crossed or nested.
     """
 
     formula: str | None
@@ -91,6 +116,7 @@ class DesignSpec:
     feature_columns: list = field(default_factory=list)
     n_columns: int = 0
     _common: Any = field(default=None, repr=False)
+    factors: tuple[GroupingFactor, ...] = ()
 
     def __getstate__(self) -> dict:
         """Pickle without formulae's evaluation environment (it holds module objects).
@@ -136,20 +162,25 @@ class DesignSpec:
             matrix = self._formula_new_data(frame)
         group_index = None
         if self.groups is not None:
-            labels = _group_labels(frame, self.group, context="predict")
-            group_index = self.groups.get_indexer(labels.to_numpy())
-            unseen = group_index < 0
-            if unseen.any():
-                codes, _ = pd.factorize(labels[unseen])
-                group_index[unseen] = -1 - codes
-        return Design(X=matrix, y=None, group_index=group_index, spec=self)
+            group_index = _level_index(frame, self.group, self.groups)
+        factor_index = tuple(_level_index(frame, f.name, f.levels) for f in self.factors)
+        return Design(
+            X=matrix, y=None, group_index=group_index, spec=self, factor_index=factor_index
+        )
 
-    def unseen_groups(self, X: Any) -> list:
-        """Group labels in ``X`` that were not seen at fit, in order of appearance."""
-        if self.groups is None:
+    def unseen_groups(self, X: Any, factor: int | None = None) -> list:
+        """Group labels in ``X`` that were not seen at fit, in order of appearance.
+
+        ``factor``: position in ``factors`` (None: the first grouping factor, ``group``).
+        """
+        if factor is None:
+            name, levels = self.group, self.groups
+        else:
+            name, levels = self.factors[factor].name, self.factors[factor].levels
+        if levels is None:
             return []
-        labels = _group_labels(as_2d_frame(X), self.group, context="predict")
-        mask = self.groups.get_indexer(labels.to_numpy()) < 0
+        labels = _group_labels(as_2d_frame(X), name, context="predict")
+        mask = levels.get_indexer(labels.to_numpy()) < 0
         return list(pd.unique(labels[mask]))
 
     @property
@@ -260,16 +291,19 @@ def check_constant_within_groups(X: Any, columns: Sequence[str], group: Hashable
     the design's own checks, which name them.
     """
     frame = as_2d_frame(X)
-    if group not in frame.columns:
-        return
+    try:
+        labels = _group_labels(frame, group, context="fit")
+    except ValueError:
+        return  # the design's own checks name the problem
+    labels.index = frame.index
     for column in columns:
         if column not in frame.columns:
             continue
-        counts = frame.groupby(group, observed=True, dropna=True)[column].nunique(dropna=False)
+        counts = frame.groupby(labels, observed=True, dropna=True)[column].nunique(dropna=False)
         varies = counts[counts > 1]
         if len(varies):
             label = varies.index[0]
-            values = pd.unique(frame.loc[frame[group] == label, column])[:3]
+            values = pd.unique(frame.loc[labels == label, column])[:3]
             raise ValueError(
                 f"group predictor {column!r} varies within group {label!r} of column "
                 f"{group!r} (values {list(values)}); a group predictor must be constant "
@@ -312,6 +346,7 @@ def build_design(
     *,
     formula: str | None,
     group: Hashable | None,
+    factors: Sequence[Hashable] = (),
 ) -> Design:
     """Encode training data: validate it and build X, y and group indices.
 
@@ -326,6 +361,9 @@ def build_design(
         every column but the group column is a feature and an intercept is added.
     group : hashable or None
         Grouping column name (or integer position for arrays); None for no groups.
+        ``"a:b"``, when not a column, is the interaction of columns ``a`` and ``b``.
+    factors : sequence of hashable
+        Further grouping factors (crossed or nested), named like ``group``.
 
     Raises
     ------
@@ -340,9 +378,11 @@ def build_design(
                 f"X has 0 feature(s) (shape={frame.shape}) while a minimum of 1 is required."
             )
         response_name, y_values = _response_from_y(y, len(frame), name=None)
-        feature_columns = [c for c in frame.columns if c != group or group is None]
-        if group is not None and group not in frame.columns:
-            raise ValueError(f"group column {group!r} is not a column of X")
+        grouping_columns = [
+            c for name in [group, *factors] if name is not None
+            for c in factor_columns(name, frame.columns)
+        ]  # fmt: skip
+        feature_columns = [c for c in frame.columns if c not in grouping_columns]
         terms = [INTERCEPT] + [_feature_name(c) for c in feature_columns]
         matrix = _array_features(frame, feature_columns, terms)
         common = None
@@ -361,6 +401,12 @@ def build_design(
         labels = _group_labels(frame, group, context="fit")
         groups = _sorted_levels(labels)
         group_index = groups.get_indexer(labels.to_numpy()).astype(np.int64)
+    grouping_factors, factor_index = [], []
+    for name in factors:
+        labels = _group_labels(frame, name, context="fit")
+        levels = _sorted_levels(labels)
+        grouping_factors.append(GroupingFactor(name=name, levels=levels))
+        factor_index.append(levels.get_indexer(labels.to_numpy()).astype(np.int64))
     spec = DesignSpec(
         formula=rhs,
         response=response_name,
@@ -370,8 +416,11 @@ def build_design(
         feature_columns=feature_columns,
         n_columns=frame.shape[1],
         _common=common,
+        factors=tuple(grouping_factors),
     )
-    return Design(X=matrix, y=y_values, group_index=group_index, spec=spec)
+    return Design(
+        X=matrix, y=y_values, group_index=group_index, spec=spec, factor_index=tuple(factor_index)
+    )
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -585,18 +634,52 @@ def _check_finite_columns(frame: pd.DataFrame, columns: Sequence[str], role: str
                 raise ValueError(f"{role} column {col!r} contains infinity")
 
 
-def _group_labels(frame: pd.DataFrame, group: Hashable, context: str) -> pd.Series:
-    if group not in frame.columns:
-        raise ValueError(f"group column {group!r} is not a column of X")
-    labels = frame[group]
-    if labels.isna().any():
+def _level_index(frame: pd.DataFrame, name: Hashable, levels: pd.Index) -> np.ndarray:
+    """Index of each row's label in ``levels``; the k-th distinct unseen label gets -1 - k."""
+    labels = _group_labels(frame, name, context="predict")
+    index = levels.get_indexer(labels.to_numpy())
+    unseen = index < 0
+    if unseen.any():
+        codes, _ = pd.factorize(labels[unseen])
+        index[unseen] = -1 - codes
+    return index
+
+
+def factor_columns(name: Hashable, columns: pd.Index) -> list[Hashable]:
+    """The columns a grouping factor reads: itself, or the parts of ``"a:b"``."""
+    if name in columns:
+        return [name]
+    if isinstance(name, str) and FACTOR_SEPARATOR in name:
+        parts = [p.strip() for p in name.split(FACTOR_SEPARATOR)]
+        missing = [p for p in parts if p not in columns]
+        if not missing:
+            return parts
         raise ValueError(
-            f"group column {group!r} has {int(labels.isna().sum())} missing (NaN/None) "
-            f"value(s) at {context}; every row needs a group"
+            f"group {name!r} (the interaction of columns {parts}) needs column(s) {missing}, "
+            "which are not columns of X"
         )
-    if isinstance(labels.dtype, pd.CategoricalDtype):
-        labels = labels.astype(labels.cat.categories.dtype)
-    return labels.reset_index(drop=True)
+    raise ValueError(f"group column {name!r} is not a column of X")
+
+
+def _group_labels(frame: pd.DataFrame, group: Hashable, context: str) -> pd.Series:
+    columns = factor_columns(group, frame.columns)
+    parts = []
+    for column in columns:
+        labels = frame[column]
+        if labels.isna().any():
+            raise ValueError(
+                f"group column {column!r} has {int(labels.isna().sum())} missing (NaN/None) "
+                f"value(s) at {context}; every row needs a group"
+            )
+        if isinstance(labels.dtype, pd.CategoricalDtype):
+            labels = labels.astype(labels.cat.categories.dtype)
+        parts.append(labels.reset_index(drop=True))
+    if len(parts) == 1:
+        return parts[0]
+    joined = parts[0].astype(str)
+    for part in parts[1:]:
+        joined = joined + FACTOR_SEPARATOR + part.astype(str)
+    return joined.rename(group)
 
 
 def _sorted_levels(labels: pd.Series) -> pd.Index:

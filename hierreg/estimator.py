@@ -33,6 +33,7 @@ from hierreg.distributed import (
     standardized_statistics,
     statistics_from_dask,
 )
+from hierreg.grouping import Grouping, resolve_grouping
 from hierreg.inference import (
     SAMPLERS,
     SamplerSettings,
@@ -48,8 +49,10 @@ from hierreg.model import (
     NU_PRIOR,
     PARAMETRIZATIONS,
     POOLING_MODES,
+    FactorStructure,
     ModelStructure,
     build_model,
+    factor_dims,
     graph_key,
     group_dim,
     model_data,
@@ -62,6 +65,7 @@ from hierreg.predict import (
     log_likelihood,
     moments,
     predict_moments,
+    predict_moments_with_factors,
     predictive_draws,
 )
 from hierreg.priors import (
@@ -126,13 +130,24 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         formulae (categoricals, ``C(...)``, interactions, transforms; ``0 +`` drops the
         intercept). None: ``X`` is numeric; every column but ``group`` is a feature and an
         intercept is added.
-    group : hashable or None, default=None
+    group : hashable, list or None, default=None
         Grouping column of ``X`` (a name, or a position for arrays). None means one group:
-        complete pooling whatever ``pooling`` says.
+        complete pooling whatever ``pooling`` says. A list gives several grouping factors:
+        crossed (``["item", "rater"]``) or nested (``["state", "state:county"]``, where
+        ``"a:b"``, when not a column, is the interaction of columns ``a`` and ``b``, so a
+        county name repeated in two states is two groups). The first factor's coefficients
+        are ``coef_``; each further factor adds zero-centred deviations of its varying terms
+        (``Normal(0, tau_<factor>)`` under partial pooling, sum-to-zero fixed effects under no
+        pooling; see :mod:`hierreg.grouping`). A formula with group-specific terms,
+        ``"y ~ x + (1 + x | g1) + (1 | g2)"`` or ``"(1 | state/county)"``, defines the
+        factors itself; ``group`` must then be None.
     pooling : {"partial", "complete", "none"}, default="partial"
-    varying : "all" or list of str, default="all"
+        Applies to every grouping factor.
+    varying : "all", list of str, or dict, default="all"
         Terms whose coefficients vary by group (e.g. ``["Intercept"]`` for varying
         intercepts). A formula term name such as ``"C(x)"`` stands for all its columns.
+        With several factors, a list applies to each, and a dict maps a factor to its own
+        (factors it leaves out: ``"all"``).
     parametrization : {"noncentered", "centered"}, default="noncentered"
         Of the partial-pooling group coefficients.
     group_noise : bool, default=False
@@ -233,6 +248,11 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         for groups unseen at fit. None unless ``pooling_ == "partial"``.
     group_correlation_ : pandas.DataFrame or None
         Posterior mean correlation of the varying coefficients (``covariance="full"``).
+    group_effects_ : dict
+        For each grouping factor after the first: a DataFrame of the posterior-mean
+        deviations, one row per level and one column per term varying by it (the posterior
+        holds their draws as ``effect_<factor>``, their sds as ``tau_<factor>``). Empty with
+        one factor.
     sigma_ : float or pandas.Series
         Posterior mean residual sd (per group with ``group_noise=True``).
     priors_ : dict
@@ -363,41 +383,80 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         self._check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
         if not isinstance(self.group_noise, bool | np.bool_):
             raise TypeError(f"group_noise must be True or False, got {self.group_noise!r}")
-        if self.group is None:
+        grouping = resolve_grouping(self.formula, self.group, self.varying)
+        group = grouping.group
+        if group is None:
             pooling = "complete"
+        extra = grouping.extra if pooling != "complete" else ()
+        if extra:
+            if likelihood_mode == "sufficient":
+                raise ValueError(
+                    f"likelihood_mode='sufficient' needs one grouping factor, got "
+                    f"{list(grouping.factors)} (crossed or nested groups do not split the "
+                    "likelihood by group); use 'rows' or 'auto'"
+                )
+            likelihood_mode = "rows"
         if pooling == "complete" and self.group_noise:
             raise ValueError("group_noise=True needs groups: use pooling='none' or 'partial'")
         # complete pooling ignores groups, but array input must still drop the group column
         keep_group = pooling != "complete" or self.formula is None
-        predictors = self._group_predictor_columns()
+        predictors = self._group_predictor_columns(grouping)
         if predictors and pooling == "none":
             raise ValueError(
                 "group_predictors cannot be estimated with pooling='none': every group's "
                 "own intercept absorbs them; use pooling='partial'"
             )
-        formula = _formula_with(self.formula, predictors)
+        formula = _formula_with(grouping.formula, predictors)
         dask_input = is_dask_collection(X)
         if dask_input:
             _check_dask_fit(self, y, store_loglik, likelihood, likelihood_mode, predictors)
-            distributed = statistics_from_dask(X, formula, self.group if keep_group else None)
+            if len(grouping.factors) > 1:
+                raise ValueError(
+                    "a Dask DataFrame is fitted through per-group sufficient statistics, which "
+                    f"need one grouping factor; got {list(grouping.factors)}"
+                )
+            distributed = statistics_from_dask(X, formula, group if keep_group else None)
             design = distributed.design
             likelihood_mode = "sufficient"
         else:
             if predictors:
-                check_constant_within_groups(X, predictors, self.group)
-            design = build_design(X, y, formula=formula, group=self.group if keep_group else None)
+                check_constant_within_groups(X, predictors, group)
+            design = build_design(
+                X,
+                y,
+                formula=formula,
+                group=group if keep_group else None,
+                factors=grouping.extra if keep_group else (),
+            )
         if pooling == "complete":
             design = Design(design.X, design.y, None, _without_groups(design.spec))
         n_groups = 0 if design.spec.groups is None else len(design.spec.groups)
         if pooling == "partial" and n_groups < 2:
             raise ValueError(
-                f"pooling='partial' needs at least 2 groups in column {self.group!r}, got "
+                f"pooling='partial' needs at least 2 groups in column {group!r}, got "
                 f"{n_groups}; use pooling='complete'"
             )
+        for factor in design.spec.factors:
+            if pooling == "partial" and len(factor.levels) < 2:
+                raise ValueError(
+                    f"pooling='partial' needs at least 2 groups in factor {factor.name!r}, got "
+                    f"{len(factor.levels)}"
+                )
         covariance = self._check_choice("covariance", self.covariance, COVARIANCES)
-        varying = _resolve_varying(self.varying, design.spec, pooling, predictors)
+        primary_varying = grouping.varying[0] if grouping.varying else self.varying
+        varying = _resolve_varying(primary_varying, design.spec, pooling, predictors)
+        factor_structures = tuple(
+            FactorStructure(
+                varying=_resolve_varying(v, design.spec, pooling),
+                covariance=covariance,
+            )
+            for v in grouping.varying[1 : 1 + len(design.spec.factors)]
+        )
         if covariance == "full":
-            _check_full_covariance(pooling, self.parametrization, varying)
+            varying_counts = [sum(varying)] + [sum(f.varying) for f in factor_structures]
+            _check_full_covariance(pooling, self.parametrization, varying_counts)
+            if sum(varying) < 2:  # the first factor varies one term: nothing to correlate
+                covariance = "diagonal"
         structure = ModelStructure(
             pooling=pooling,
             varying=varying,
@@ -411,6 +470,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             ),
             likelihood=likelihood,
             covariance=covariance,
+            factors=factor_structures,
         )
         terms = design.spec.terms
         statistics = None
@@ -432,14 +492,22 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             units.design(design), structure, std_priors, settings, statistics
         )
         gdim = group_dim(design)
+        fdims = factor_dims(design) if structure.factors else []
         idata = finalize_posterior(
             idata, structure, units, None if dask_input else design.y, gdim,
             design.spec.groups,
             group_sd_scale=std_priors.group_sd_scale[structure.varying_index],
+            factors=[(d, f.levels) for d, f in zip(fdims, design.spec.factors, strict=True)],
+            term_sd_scale=std_priors.group_sd_scale,
         )  # fmt: skip
         if not dask_input and _store_log_likelihood(store_loglik, idata, len(design.y)):
-            post = PosteriorArrays.from_posterior(idata["posterior"].to_dataset(), structure, gdim)
-            add_log_likelihood(idata, log_likelihood(design.X, design.y, design.group_index, post))
+            post = PosteriorArrays.from_posterior(
+                idata["posterior"].to_dataset(), structure, gdim, fdims
+            )
+            pointwise = log_likelihood(
+                design.X, design.y, design.group_index, post, design.factor_index
+            )
+            add_log_likelihood(idata, pointwise)
         if "constant_data" in idata:  # PyMC's copy of the model's data containers
             del idata["constant_data"]
         if design.spec.formula_columns:
@@ -448,6 +516,10 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             )
         if structure.covariance == "full":  # the packed Cholesky factor -> its sds and corr
             sampled = [v for v in sampled if v != "chol"] + ["tau", "corr"]
+        for fdim in fdims:
+            if f"chol_{fdim}" in sampled:
+                sampled = [v for v in sampled if v != f"chol_{fdim}"]
+                sampled += [f"tau_{fdim}", f"corr_{fdim}"]
         diagnostics = convergence_diagnostics(
             idata, seconds, var_names=sampled, sampler=settings.sampler
         )
@@ -458,7 +530,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             self.n_features_in_ = len(X.columns)
         return self
 
-    def _group_predictor_columns(self) -> list[str]:
+    def _group_predictor_columns(self, grouping: Grouping) -> list[str]:
         predictors = self.group_predictors
         if predictors is None:
             return []
@@ -470,7 +542,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             raise TypeError(
                 f"group_predictors must be a list of column names, got {self.group_predictors!r}"
             )
-        if self.formula is None or self.group is None:
+        if grouping.formula is None or grouping.group is None:
             raise ValueError("group_predictors needs a formula and a group column")
         if len(set(predictors)) != len(predictors):
             raise ValueError(f"group_predictors lists a column twice: {list(predictors)}")
@@ -505,6 +577,15 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             names = list(means["corr"][CORR_DIMS[0]].values)
             correlation = pd.DataFrame(means["corr"].values, index=names, columns=names)
         self.group_correlation_ = correlation
+        self.factor_dims_ = factor_dims(design) if structure.factors else []
+        self.group_effects_ = {
+            factor.name: pd.DataFrame(
+                means[f"effect_{fdim}"].values,
+                index=pd.Index(factor.levels, name=str(factor.name)),
+                columns=list(means[f"effect_{fdim}"][f"{fdim}_term"].values),
+            )
+            for factor, fdim in zip(spec.factors, self.factor_dims_, strict=True)
+        }
         self.idata_ = idata
         self.design_ = spec
         self.structure_ = structure
@@ -590,7 +671,15 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             check_is_fitted(self)
             return predict_dask(self, X, return_std)
         design = self._encode(X)
-        mean, var = predict_moments(design.X, self._group_index(design), self._moments())
+        group_index = self._group_index(design)
+        if design.factor_index:
+            post = self._posterior_arrays()
+            mean, var = predict_moments_with_factors(
+                design.X, group_index, design.factor_index, post,
+                moments(post, self._new_groups()), self._new_groups(),
+            )  # fmt: skip
+        else:
+            mean, var = predict_moments(design.X, group_index, self._moments())
         return (mean, np.sqrt(var)) if return_std else mean
 
     def predict_draws(
@@ -669,6 +758,9 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                     f"{self.n_features_in_} features as input"
                 )
         design = self.design_.transform(X)
+        for h, index in enumerate(design.factor_index):
+            if (index < 0).any():
+                self._check_unseen(self.design_.unseen_groups(X, h), self.design_.factors[h].name)
         if design.group_index is not None and (design.group_index < 0).any():
             unseen = self.design_.unseen_groups(X)
             column = self.design_.group
@@ -689,6 +781,19 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                 )
         return design
 
+    def _check_unseen(self, unseen: list, factor: Hashable) -> None:
+        """Unseen levels of a further grouping factor: predicted from its population."""
+        if self.pooling_ == "none":
+            raise ValueError(
+                f"level(s) {unseen[:10]} of grouping factor {factor!r} were not seen at fit; "
+                "pooling='none' has no population to predict them from"
+            )
+        if self._new_groups() == "error":
+            raise ValueError(
+                f"level(s) {unseen[:10]} of grouping factor {factor!r} were not seen at fit "
+                "(new_groups='error'); use new_groups='population' or 'mean' to predict them"
+            )
+
     def _draw_chunks(self, X, include_noise, n_draws, random_state):
         """(iterator of (rows, draws) chunks, number of rows, number of draws used)."""
         design = self._encode(X)
@@ -703,6 +808,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             include_noise=include_noise,
             draw_index=draw_index,
             rng=rng,
+            factor_index=design.factor_index,
         )
         return chunks, design.X.shape[0], len(draw_index)
 
@@ -717,7 +823,9 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
     def _posterior_arrays(self) -> PosteriorArrays:
         posterior = self.idata_["posterior"].to_dataset()
-        return PosteriorArrays.from_posterior(posterior, self.structure_, self.group_dim_)
+        return PosteriorArrays.from_posterior(
+            posterior, self.structure_, self.group_dim_, getattr(self, "factor_dims_", [])
+        )
 
     def _moments(self) -> Moments:
         return moments(self._posterior_arrays(), self._new_groups())
@@ -845,13 +953,13 @@ def _check_dask_fit(est, y, store_loglik, likelihood, likelihood_mode, predictor
         raise ValueError("group_predictors are not supported for Dask DataFrame input yet")
 
 
-def _check_full_covariance(pooling: str, parametrization: str, varying: tuple[bool, ...]):
+def _check_full_covariance(pooling: str, parametrization: str, varying_counts: list[int]):
     if pooling != "partial":
         raise ValueError(
             f"covariance='full' correlates partially pooled group effects; pooling={pooling!r} "
             "has none (use pooling='partial')"
         )
-    if sum(varying) < 2:
+    if max(varying_counts) < 2:
         raise ValueError(
             "covariance='full' needs at least two varying terms (e.g. varying='all' with an "
             "intercept and a slope)"
@@ -892,7 +1000,7 @@ def _seed(random_state: Any) -> int | None:
 
 
 def _without_groups(spec: DesignSpec) -> DesignSpec:
-    return replace(spec, group=None, groups=None)
+    return replace(spec, group=None, groups=None, factors=())
 
 
 def _resolve_varying(

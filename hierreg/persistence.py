@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +24,15 @@ import pandas as pd
 import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
-from hierreg.design import Design, DesignSpec, as_2d_frame, formula_spec_from_columns
-from hierreg.model import ModelStructure
+from hierreg.design import (
+    FACTOR_SEPARATOR,
+    Design,
+    DesignSpec,
+    GroupingFactor,
+    as_2d_frame,
+    formula_spec_from_columns,
+)
+from hierreg.model import FactorStructure, ModelStructure
 from hierreg.priors import DefaultPriors, Prior
 
 if TYPE_CHECKING:
@@ -110,8 +117,13 @@ def load_estimator(cls: type, path: str | os.PathLike) -> HierarchicalLinearRegr
         est = cls(**params)
         default_priors = _priors_dict_from_json(meta["default_priors"])
         spec = _design_from_json(meta["design"], idata)
+        saved = meta["structure"]
+        factors = tuple(
+            FactorStructure(**{**f, "varying": tuple(f["varying"])})
+            for f in saved.get("factors", [])
+        )
         structure = ModelStructure(
-            **{**meta["structure"], "varying": tuple(meta["structure"]["varying"])}
+            **{**saved, "varying": tuple(saved["varying"]), "factors": factors}
         )
         priors = _priors_from_json(meta["priors"])
     except (KeyError, TypeError, ValueError) as err:
@@ -166,16 +178,22 @@ def _json_params(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _labels_to_json(name: Any, levels: pd.Index) -> list:
+    labels = [_plain(g) for g in levels]
+    if not all(isinstance(g, str | int | float | bool) for g in labels):
+        kinds = sorted({type(g).__name__ for g in labels})
+        raise TypeError(
+            f"group column {name!r} has labels of type {kinds}, which cannot be "
+            "saved as JSON; use str or int labels"
+        )
+    return labels
+
+
 def _design_to_json(spec: DesignSpec, idata: xr.DataTree) -> dict[str, Any]:
-    groups = None
-    if spec.groups is not None:
-        groups = [_plain(g) for g in spec.groups]
-        if not all(isinstance(g, str | int | float | bool) for g in groups):
-            kinds = sorted({type(g).__name__ for g in groups})
-            raise TypeError(
-                f"group column {spec.group!r} has labels of type {kinds}, which cannot be "
-                "saved as JSON; use str or int labels"
-            )
+    groups = None if spec.groups is None else _labels_to_json(spec.group, spec.groups)
+    factors = [
+        {"name": _plain(f.name), "levels": _labels_to_json(f.name, f.levels)} for f in spec.factors
+    ]
     categories = {}
     if spec.formula_columns:
         if "constant_data" not in idata:
@@ -204,10 +222,19 @@ def _design_to_json(spec: DesignSpec, idata: xr.DataTree) -> dict[str, Any]:
         "n_columns": int(spec.n_columns),
         "formula_columns": spec.formula_columns,
         "categories": categories,
+        "factors": factors,
     }
 
 
 def _design_from_json(design: dict[str, Any], idata: xr.DataTree) -> DesignSpec:
+    factors = tuple(
+        GroupingFactor(name=f["name"], levels=pd.Index(f["levels"]))
+        for f in design.get("factors", [])
+    )
+    return replace(_design_without_factors(design, idata), factors=factors)
+
+
+def _design_without_factors(design: dict[str, Any], idata: xr.DataTree) -> DesignSpec:
     groups = None if design["groups"] is None else pd.Index(design["groups"])
     if not design["formula_columns"]:
         return DesignSpec(
@@ -267,10 +294,16 @@ def _check_recreated_encoding(spec: DesignSpec, design: dict, idata: xr.DataTree
 
 
 def _with_groups(frame: pd.DataFrame, spec: DesignSpec) -> pd.DataFrame:
-    """Training columns plus a valid group column, so ``transform`` accepts them."""
-    if spec.groups is None or spec.group in frame.columns:
-        return frame
-    return frame.assign(**{str(spec.group): spec.groups[0]})
+    """Training columns plus every grouping column, so ``transform`` accepts them (their
+    values do not matter: the check compares the predictors' encoding)."""
+    names = [f.name for f in spec.factors]
+    if spec.groups is not None:
+        names.insert(0, spec.group)
+    columns = {}
+    for name in names:
+        parts = str(name).split(FACTOR_SEPARATOR) if name not in frame.columns else [name]
+        columns.update({str(p).strip(): "level" for p in parts if p not in frame.columns})
+    return frame.assign(**columns) if columns else frame
 
 
 def _priors_to_json(est: HierarchicalLinearRegression) -> dict[str, Any]:

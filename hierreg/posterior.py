@@ -7,7 +7,15 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from hierreg.model import CORR_DIMS, FLAT_DIM, ModelStructure, term_dims, unflatten
+from hierreg.model import (
+    CORR_DIMS,
+    FLAT_DIM,
+    FactorStructure,
+    ModelStructure,
+    factor_term_dim,
+    term_dims,
+    unflatten,
+)
 from hierreg.standardize import Standardization
 
 __all__ = ["add_log_likelihood", "drop_empty_slots", "finalize_posterior", "label_groups"]
@@ -49,6 +57,8 @@ def finalize_posterior(
     group_dim: str,
     groups: Sequence | None,
     group_sd_scale: np.ndarray | None = None,
+    factors: Sequence[tuple[str, Sequence]] = (),
+    term_sd_scale: np.ndarray | None = None,
 ) -> xr.DataTree:
     """Map draws back to data units and add ``beta`` with dims ``(<group>, term)``.
 
@@ -58,12 +68,20 @@ def finalize_posterior(
     varying and the shared coefficients. ``observed_data`` holds the response in data units.
     With ``covariance="full"``, ``group_sd_scale`` (the standardised prior scales of the
     varying terms' sds) turns the sampled Cholesky factor into ``tau`` and ``corr``.
+    ``factors``: ``(dimension, levels)`` of each grouping factor after the first; each gets
+    ``effect_<dim>`` (dims ``(<dim>, <dim>_term)``, data units) and, under partial pooling,
+    ``tau_<dim>`` (and ``corr_<dim>`` with a full covariance; ``term_sd_scale``: the
+    standardised prior scales of every term's between-group sd).
     Modifies and returns ``idata``.
     """
     posterior = label_groups(idata["posterior"].to_dataset(), group_dim, groups)
     if groups is not None:
         terms = np.array(standardization.terms, dtype=object)
         posterior = _unflatten_group_terms(posterior, structure, group_dim, groups, terms)
+        for (fdim, levels), fs in zip(factors, structure.factors, strict=True):
+            posterior = _factor_effects(
+                posterior, structure, fs, fdim, levels, standardization, term_sd_scale
+            )
         if structure.covariance == "full":
             posterior = _correlated_effects(posterior, structure, group_dim, group_sd_scale)
     attrs = dict(posterior.attrs)
@@ -105,11 +123,8 @@ def _correlated_effects(
     ``corr`` (correlation matrix, dims ``corr_term`` x ``corr_term_2``) and the varying
     coefficients ``mu + L z`` (still in standardised units: restored afterwards)."""
     var_dim, _ = term_dims(structure)
-    packed = posterior["chol"].transpose("chain", "draw", ...).values
     n_var = len(structure.varying_index)
-    L = np.zeros(packed.shape[:2] + (n_var, n_var))
-    rows, cols = np.tril_indices(n_var)
-    L[..., rows, cols] = packed
+    L = _cholesky_from_packed(posterior["chol"], n_var)
     L *= np.asarray(scale, dtype=float)[:, None]  # rows of diag(s) L
     tau = np.sqrt(np.sum(L**2, axis=-1))
     corr = np.einsum("cdij,cdkj->cdik", L, L) / (tau[..., :, None] * tau[..., None, :])
@@ -125,6 +140,94 @@ def _correlated_effects(
     name = "beta_varying" if "beta_common" in posterior else "beta"
     out[name] = (("chain", "draw", group_dim, var_dim), varying)
     return out
+
+
+def _factor_effects(
+    posterior: xr.Dataset,
+    structure: ModelStructure,
+    fs: FactorStructure,
+    fdim: str,
+    levels: Sequence,
+    units: Standardization,
+    scale: np.ndarray | None,
+) -> xr.Dataset:
+    """A further grouping factor's draws -> ``effect_<fdim>`` (dims ``(<fdim>, <fdim>_term)``,
+    data units), ``tau_<fdim>`` (and ``corr_<fdim>``), and ``z_<fdim>`` (the iid ``N(0, 1)``
+    draws ``z0 + w / sqrt(L)``, same dims); the mean deviation that the model moved into the
+    population coefficients' variables (see :func:`hierreg.model._factor_effects`) is taken
+    back out of ``mu`` / ``beta_common`` (still standardised: restored afterwards)."""
+    term_dim = factor_term_dim(fdim)
+    names = [units.terms[k] for k in fs.varying_index]
+    factor = units.coef_factor[fs.varying_index]  # standardised -> data units, per term
+    n_levels, n_var = len(levels), len(names)
+    out = posterior.assign_coords({fdim: list(levels), term_dim: names})
+    dims = ("chain", "draw", fdim, term_dim)
+    if structure.pooling == "none":
+        effect = posterior[f"effect_{fdim}"].transpose("chain", "draw", fdim, term_dim).values
+        out[f"effect_{fdim}"] = (dims, effect * factor)
+        return out
+    w = posterior[f"zbar_{fdim}"].transpose("chain", "draw", term_dim).values
+    if f"u_{fdim}" in posterior:  # centred: u0 = tau * z0
+        tau = posterior[f"tau_{fdim}"].transpose("chain", "draw", term_dim).values
+        u0 = posterior[f"u_{fdim}"].transpose("chain", "draw", fdim, term_dim).values
+        out[f"u_{fdim}"] = (dims, u0)
+        effect = u0 + (tau * w)[:, :, None, :] / np.sqrt(n_levels)
+        return _with_effects(out, structure, names, effect, tau, factor, fdim)
+    z0 = posterior[f"z_{fdim}"].transpose("chain", "draw", fdim, term_dim).values
+    z = z0 + w[:, :, None, :] / np.sqrt(n_levels)  # (chain, draw, levels, terms)
+    out[f"z_{fdim}"] = (dims, z)
+    if f"chol_{fdim}" in posterior:
+        s = np.asarray(scale, dtype=float)[fs.varying_index]
+        L = _cholesky_from_packed(posterior[f"chol_{fdim}"], n_var) * s[:, None]
+        tau = np.sqrt(np.sum(L**2, axis=-1))
+        corr = np.einsum("cdij,cdkj->cdik", L, L) / (tau[..., :, None] * tau[..., None, :])
+        effect = np.einsum("cdjk,cdgk->cdgj", L, z)
+        chol_dims = [d for d in posterior[f"chol_{fdim}"].dims if d not in ("chain", "draw")]
+        out = out.drop_vars(f"chol_{fdim}").drop_dims(chol_dims, errors="ignore")
+        corr_dims = (f"{fdim}_{CORR_DIMS[0]}", f"{fdim}_{CORR_DIMS[1]}")
+        out[f"corr_{fdim}"] = (("chain", "draw", *corr_dims), corr)
+        out = out.assign_coords({corr_dims[0]: names, corr_dims[1]: names})
+    else:
+        tau = posterior[f"tau_{fdim}"].transpose("chain", "draw", term_dim).values
+        effect = tau[:, :, None, :] * z
+    return _with_effects(out, structure, names, effect, tau, factor, fdim)
+
+
+def _with_effects(out, structure, names, effect, tau, factor, fdim) -> xr.Dataset:
+    """Store a factor's deviations and sds in data units; take their mean over the levels
+    (``D(w) / sqrt(L)``, as ``z0`` sums to zero) back out of the locations."""
+    out = _subtract_shift(out, structure, names, effect.mean(axis=2))
+    term_dim = factor_term_dim(fdim)
+    out[f"tau_{fdim}"] = (("chain", "draw", term_dim), tau * factor)
+    out[f"effect_{fdim}"] = (("chain", "draw", fdim, term_dim), effect * factor)
+    return out
+
+
+def _subtract_shift(
+    posterior: xr.Dataset, structure: ModelStructure, names: list[str], shift: np.ndarray
+) -> xr.Dataset:
+    """``mu`` (or ``beta_common``) of term ``names[j]`` minus ``shift[..., j]``."""
+    var_dim, com_dim = term_dims(structure)
+    for name, dim in (("mu", var_dim), ("beta_common", com_dim)):
+        if name not in posterior:
+            continue
+        var = posterior[name].transpose("chain", "draw", dim)
+        values = var.values.copy()
+        labels = list(var[dim].values)
+        for j, term in enumerate(names):
+            if term in labels:
+                values[:, :, labels.index(term)] -= shift[:, :, j]
+        posterior[name] = (var.dims, values)
+    return posterior
+
+
+def _cholesky_from_packed(packed: xr.DataArray, n: int) -> np.ndarray:
+    """PyMC's packed lower triangle (chain, draw, n(n+1)/2) -> (chain, draw, n, n)."""
+    values = packed.transpose("chain", "draw", ...).values
+    L = np.zeros(values.shape[:2] + (n, n))
+    rows, cols = np.tril_indices(n)
+    L[..., rows, cols] = values
+    return L
 
 
 def _assemble_beta(posterior: xr.Dataset, structure: ModelStructure, group_dim: str):

@@ -14,21 +14,23 @@ Rows of groups unseen at fit (``group_index == -1``) use the population distribu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
 from scipy.special import gammaln
 
-from hierreg.model import CORR_DIMS, ModelStructure
+from hierreg.model import CORR_DIMS, ModelStructure, factor_term_dim
 
 __all__ = [
+    "FactorDraws",
     "Moments",
     "PosteriorArrays",
     "log_likelihood",
     "moments",
     "predict_moments",
+    "predict_moments_with_factors",
     "predictive_draws",
 ]
 
@@ -36,6 +38,45 @@ __all__ = [
 CHUNK_ELEMENTS = 4_000_000
 # Scratch for the log-likelihood (its result is stored whole): small, so rarely page-faulted.
 LOGLIK_CHUNK_ELEMENTS = 250_000
+
+
+@dataclass(frozen=True)
+class FactorDraws:
+    """Draws of a further grouping factor's deviations, in data units.
+
+    Attributes
+    ----------
+    effect : ndarray of shape (n_draws, n_levels, n_terms)
+        Each level's deviation of each term (0 for terms that do not vary by the factor).
+    tau : ndarray of shape (n_draws, n_terms) or None
+        Between-level sd (0 outside the varying terms); None under no pooling.
+    corr : ndarray of shape (n_draws, n_terms, n_terms) or None
+        Correlation of a level's deviations (``covariance="full"``); None: independent.
+    """
+
+    effect: np.ndarray
+    tau: np.ndarray | None
+    corr: np.ndarray | None = None
+
+    def fresh(self, draw_index, n_new, new_groups, rng) -> np.ndarray:
+        """Deviations of ``n_new`` unseen levels per draw: fresh from ``Normal(0, tau)``
+        (``"population"``) or 0 (``"mean"``)."""
+        shape = (len(draw_index), n_new, self.effect.shape[2])
+        if new_groups != "population" or self.tau is None:
+            return np.zeros(shape)
+        z = rng.standard_normal(shape)
+        if self.corr is not None:
+            z = np.einsum("sij,suj->sui", np.linalg.cholesky(self.corr[draw_index]), z)
+        return self.tau[draw_index][:, None, :] * z
+
+    def new_level_cov(self) -> np.ndarray:
+        """Posterior mean covariance of an unseen level's deviation, ``E[diag(tau) R
+        diag(tau)]``."""
+        if self.tau is None:
+            return np.zeros((self.effect.shape[2],) * 2)
+        if self.corr is None:
+            return np.diag((self.tau**2).mean(axis=0))
+        return (self.tau[:, :, None] * self.corr * self.tau[:, None, :]).mean(axis=0)
 
 
 @dataclass(frozen=True)
@@ -57,6 +98,8 @@ class PosteriorArrays:
     corr : ndarray of shape (n_draws, n_terms, n_terms) or None
         Correlation of a group's coefficients (``covariance="full"``; identity outside the
         varying terms); None: independent.
+    factors : tuple of FactorDraws
+        The grouping factors after the first.
     """
 
     beta: np.ndarray
@@ -65,14 +108,32 @@ class PosteriorArrays:
     sigma: np.ndarray
     nu: np.ndarray | None = None
     corr: np.ndarray | None = None
+    factors: tuple[FactorDraws, ...] = ()
 
     @classmethod
-    def from_posterior(cls, posterior: xr.Dataset, structure: ModelStructure, gdim: str):
+    def from_posterior(
+        cls,
+        posterior: xr.Dataset,
+        structure: ModelStructure,
+        gdim: str,
+        fdims: Sequence[str] = (),
+    ):
         def flat(name, dims):
             values = posterior[name].transpose("chain", "draw", *dims).values
             # contiguous: the same draws give bit-identical predictions whatever their layout
             return np.ascontiguousarray(values.reshape(-1, *[posterior.sizes[d] for d in dims]))
 
+        arrays = cls._primary(posterior, structure, gdim, flat)
+        if not fdims:
+            return arrays
+        factors = tuple(
+            _factor_draws(posterior, fs, fdim, flat, len(structure.varying))
+            for fs, fdim in zip(structure.factors, fdims, strict=True)
+        )
+        return replace(arrays, factors=factors)
+
+    @classmethod
+    def _primary(cls, posterior, structure, gdim, flat):
         n_terms = len(structure.varying)
         nu = flat("nu", []) if structure.likelihood == "student_t" else None
         if structure.pooling == "complete":
@@ -100,6 +161,23 @@ class PosteriorArrays:
     @property
     def n_draws(self) -> int:
         return self.beta.shape[0]
+
+
+def _factor_draws(posterior, fs, fdim: str, flat, n_terms: int) -> FactorDraws:
+    term_dim, var = factor_term_dim(fdim), fs.varying_index
+    effect_var = flat(f"effect_{fdim}", [fdim, term_dim])
+    effect = np.zeros(effect_var.shape[:2] + (n_terms,))
+    effect[:, :, var] = effect_var
+    tau = corr = None
+    if f"tau_{fdim}" in posterior:  # partial pooling
+        tau = np.zeros((effect.shape[0], n_terms))
+        tau[:, var] = flat(f"tau_{fdim}", [term_dim])
+        if f"corr_{fdim}" in posterior:
+            corr = np.broadcast_to(np.eye(n_terms), (effect.shape[0], n_terms, n_terms)).copy()
+            block = np.ix_(var, var)
+            dims = [f"{fdim}_{CORR_DIMS[0]}", f"{fdim}_{CORR_DIMS[1]}"]
+            corr[:, block[0], block[1]] = flat(f"corr_{fdim}", dims)
+    return FactorDraws(effect=np.ascontiguousarray(effect), tau=tau, corr=corr)
 
 
 @dataclass(frozen=True)
@@ -173,6 +251,54 @@ def predict_moments(
     return mean, np.maximum(var, 0.0)
 
 
+def predict_moments_with_factors(
+    X: np.ndarray,
+    group_index: np.ndarray,
+    factor_index: Sequence[np.ndarray],
+    post: PosteriorArrays,
+    m: Moments,
+    new_groups: str,
+    include_noise: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior-predictive mean and variance per row with several grouping factors.
+
+    A row's coefficients sum the first factor's and the others' deviations, which are
+    correlated in the posterior, so mean and variance are taken over the posterior draws of
+    the expected response (no random numbers: unseen groups and levels enter at their mean),
+    plus, for ``new_groups="population"``, the exact variance of an unseen group's or
+    level's fresh deviation, ``x' E[diag(tau) R diag(tau)] x``, and the noise variance.
+    """
+    mean = np.empty(X.shape[0])
+    var = np.empty(X.shape[0])
+    chunks = predictive_draws(
+        X, group_index, post, new_groups="mean", include_noise=False,
+        draw_index=np.arange(post.n_draws), rng=np.random.default_rng(0),
+        factor_index=factor_index,
+    )  # fmt: skip
+    for rows, draws in chunks:
+        mean[rows] = draws.mean(axis=0)
+        var[rows] = draws.var(axis=0)
+    if new_groups == "population":
+        fresh = (
+            [(group_index, m.new_cov - _mean_cov(post.population)[1])]
+            if m.new_cov is not None
+            else []
+        )
+        fresh += [
+            (index, fd.new_level_cov())
+            for fd, index in zip(post.factors, factor_index, strict=True)
+        ]
+        for index, cov in fresh:
+            rows = np.flatnonzero(index < 0)
+            var[rows] += np.einsum("ij,jk,ik->i", X[rows], cov, X[rows])
+    if include_noise:
+        seen = group_index >= 0
+        var[seen] += m.noise_var[group_index[seen]]
+        if (~seen).any():
+            var[~seen] += m.new_noise_var
+    return mean, np.maximum(var, 0.0)
+
+
 def predictive_draws(
     X: np.ndarray,
     group_index: np.ndarray,
@@ -182,14 +308,24 @@ def predictive_draws(
     include_noise: bool,
     draw_index: np.ndarray,
     rng: np.random.Generator,
+    factor_index: Sequence[np.ndarray] = (),
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(rows, draws)`` chunks: ``draws`` has shape (len(draw_index), len(rows)).
 
     ``group_index`` is ``-1 - k`` for a row of the k-th distinct unseen group; each unseen
-    group gets one fresh coefficient vector per draw, shared by its rows.
+    group gets one fresh coefficient vector per draw, shared by its rows. ``factor_index``
+    gives each row's level of the further grouping factors (``post.factors``), numbered the
+    same way; an unseen level gets fresh deviations (``"population"``) or none (``"mean"``).
     """
     beta = post.beta[draw_index]
     n_draws = len(draw_index)
+    extra = []  # further factors: (deviations with fresh unseen levels, level per row)
+    for fd, index in zip(post.factors, factor_index, strict=True):
+        effect = fd.effect[draw_index]
+        n_new = int(-index.min()) if (index < 0).any() else 0
+        if n_new:
+            effect = np.concatenate([effect, fd.fresh(draw_index, n_new, new_groups, rng)], 1)
+        extra.append((effect, np.where(index < 0, fd.effect.shape[1] - 1 - index, index)))
     n_unseen = int(-group_index.min()) if (group_index < 0).any() else 0
     if n_unseen:
         population = post.population[draw_index]
@@ -206,6 +342,8 @@ def predictive_draws(
     for rows in _chunks(np.arange(X.shape[0]), n_draws * X.shape[1]):
         g = index[rows]
         eta = np.einsum("ij,sij->si", X[rows], beta[:, g, :])
+        for effect, level in extra:
+            eta += np.einsum("ij,sij->si", X[rows], effect[:, level[rows], :])
         if include_noise:
             scale = sigma[:, None] if sigma.ndim == 1 else sigma[:, g]
             noise = rng.standard_normal(eta.shape) if nu is None else rng.standard_t(nu, eta.shape)
@@ -220,7 +358,11 @@ def _chunks(rows: np.ndarray, per_row: int, elements: int | None = None) -> Iter
 
 
 def log_likelihood(
-    X: np.ndarray, y: np.ndarray, group_index: np.ndarray, post: PosteriorArrays
+    X: np.ndarray,
+    y: np.ndarray,
+    group_index: np.ndarray,
+    post: PosteriorArrays,
+    factor_index: Sequence[np.ndarray] = (),
 ) -> np.ndarray:
     """Pointwise log-likelihood (Normal, or Student-t when ``post.nu`` is set), shape
     (n_draws, n_rows), computed in row chunks.
@@ -234,6 +376,13 @@ def log_likelihood(
     g_all = np.zeros(X.shape[0], dtype=int) if group_index is None else group_index
     # each term's coefficients as a contiguous (draws, groups) block: fast gathers by group
     coef = [np.ascontiguousarray(post.beta[:, :, k]) for k in range(X.shape[1])]
+    # (term, its (draws, levels) deviations, level per row) of the further grouping factors
+    extra = [
+        (k, np.ascontiguousarray(fd.effect[:, :, k]), index)
+        for fd, index in zip(post.factors, factor_index, strict=True)
+        for k in range(X.shape[1])
+        if np.any(fd.effect[:, :, k])
+    ]
     per_group_sigma = post.sigma.ndim > 1
     sigma = post.sigma if per_group_sigma else post.sigma[:, None]
     log_norm = 0.5 * np.log(2 * np.pi)
@@ -248,6 +397,11 @@ def log_likelihood(
         resid[...] = y[rows]
         for k, c in enumerate(coef):
             np.take(c, g, axis=1, out=scratch, mode="clip")  # "raise" would buffer again
+            if not np.all(X[rows, k] == 1.0):
+                scratch *= X[rows, k]
+            resid -= scratch
+        for k, effect, index in extra:
+            np.take(effect, index[rows], axis=1, out=scratch, mode="clip")
             if not np.all(X[rows, k] == 1.0):
                 scratch *= X[rows, k]
             resid -= scratch
