@@ -157,13 +157,17 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         Posterior draws and tuning steps per chain, and number of chains.
     target_accept : float in (0, 1) or None, default=None
         NUTS target acceptance rate; None keeps the sampler's default.
-    sampler : {"nutpie", "pymc", "numpyro", "blackjax", "advi"}, default="nutpie"
+    sampler : {"nutpie", "pymc", "numpyro", "blackjax", "advi", "pathfinder"}, default="nutpie"
         ``"nutpie"`` is PyMC 6's default NUTS engine (compiled once per model structure and
         process: refits swap the data in, see :mod:`hierreg.compiled`); ``"pymc"`` is
         PyMC's own NUTS; ``"numpyro"`` and ``"blackjax"`` run NUTS on JAX (CPU or GPU;
         ``pip install 'hierreg[jax]'``). ``"advi"`` is a fast mean-field variational
         approximation, not MCMC: ``diagnostics_["approximate"]`` is True and no convergence
         warning is raised (its independent draws always look converged).
+        ``"pathfinder"`` is pymc-extras' multi-path Pathfinder (``pip install
+        'hierreg[pathfinder]'``; one path per chain), also labelled approximate; its
+        importance-sampling Pareto k is ``diagnostics_["pareto_k"]``, and above 0.7 a
+        ``SamplingWarning`` says the approximation is unreliable.
     random_state : int, RandomState, Generator or None, default=None
         Seed; the same seed gives an identical posterior.
     progressbar : bool, default=True
@@ -263,7 +267,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``, ``chains``,
         ``draws`` (ArviZ diagnostics over the sampled parameters), ``sampling_seconds``
         (the sampler's tuning and drawing), ``sample_call_seconds`` (with compilation),
-        ``sampler`` and ``approximate`` (True for ``sampler="advi"``).
+        ``sampler`` and ``approximate`` (True for ``"advi"`` and ``"pathfinder"``; Pathfinder
+        adds ``pareto_k``).
     n_features_in_ : int
         Number of columns of ``X`` at fit.
     feature_names_in_ : ndarray of str

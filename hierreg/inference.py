@@ -28,14 +28,21 @@ __all__ = [
     "warn_if_unconverged",
 ]
 
-SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax", "advi")
-# NUTS through JAX: optional dependencies, installed with the "jax" extra
-JAX_SAMPLERS = {"numpyro": ("jax", "numpyro"), "blackjax": ("jax", "blackjax")}
+SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax", "advi", "pathfinder")
+# Optional dependencies per sampler, and the extra that installs them
+OPTIONAL = {
+    "numpyro": (("jax", "numpyro"), "jax", "NUTS on JAX: CPU or GPU"),
+    "blackjax": (("jax", "blackjax"), "jax", "NUTS on JAX: CPU or GPU"),
+    "pathfinder": (("pymc_extras",), "pathfinder", "pymc-extras' Pathfinder"),
+}
 # Variational approximations: independent draws from a fitted approximation, not MCMC
-APPROXIMATIONS = ("advi",)
+APPROXIMATIONS = ("advi", "pathfinder")
 ADVI_ITERATIONS = 10_000
 RHAT_MAX = 1.01
 ESS_MIN = 400
+# Pathfinder's importance-sampling Pareto k above this: the approximation is unreliable
+# (Zhang et al. 2022; Vehtari et al.'s PSIS threshold)
+PARETO_K_MAX = 0.7
 
 
 class SamplingWarning(ConvergenceWarning):
@@ -57,13 +64,14 @@ class SamplerSettings:
 
 
 def check_sampler_available(sampler: str) -> None:
-    """Raise ImportError, naming the extra to install, when a JAX sampler's packages are
-    missing."""
-    missing = [m for m in JAX_SAMPLERS.get(sampler, ()) if importlib.util.find_spec(m) is None]
+    """Raise ImportError, naming the extra to install, when a sampler's optional packages
+    are missing."""
+    modules, extra, what = OPTIONAL.get(sampler, ((), "", ""))
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise ImportError(
-            f"sampler={sampler!r} needs {', '.join(missing)} (NUTS on JAX: CPU or GPU); "
-            "install them with: pip install 'hierreg[jax]'"
+            f"sampler={sampler!r} needs {', '.join(missing)} ({what}); "
+            f"install them with: pip install 'hierreg[{extra}]'"
         )
 
 
@@ -93,8 +101,10 @@ def sample_posterior(model: pm.Model, settings: SamplerSettings) -> tuple[xr.Dat
     try:
         with model, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*number of samples is too small.*")
-            if settings.sampler in APPROXIMATIONS:
+            if settings.sampler == "advi":
                 idata = _sample_advi(settings, kwargs)
+            elif settings.sampler == "pathfinder":
+                idata = _sample_pathfinder(settings, kwargs)
             else:
                 if settings.target_accept is not None:
                     nuts = dict(kwargs.pop("nuts", {}) or {})
@@ -127,18 +137,48 @@ def _sample_advi(settings: SamplerSettings, kwargs: dict[str, Any]) -> xr.DataTr
     )
     total = settings.chains * settings.draws
     draws = approx.sample(total, random_seed=settings.seed)
-    posterior = draws["posterior"].to_dataset().isel(chain=0, drop=True)
-    posterior = posterior.coarsen(draw=settings.draws).construct(draw=("chain", "draw"))
-    posterior = posterior.assign_coords(
-        chain=np.arange(settings.chains), draw=np.arange(settings.draws)
-    )
-    posterior.attrs = {
+    attrs = {
         "approximation": "advi",
         "advi_iterations": n,
         "final_loss": float(np.mean(approx.hist[-max(1, n // 100) :])),
         "sampling_time": time.perf_counter() - fit_start,
     }
-    return xr.DataTree.from_dict({"posterior": posterior})
+    return _pseudo_chains(draws["posterior"].to_dataset(), settings, attrs)
+
+
+def _sample_pathfinder(settings: SamplerSettings, kwargs: dict[str, Any]) -> xr.DataTree:
+    """Multi-path Pathfinder (Zhang et al. 2022) from pymc-extras: ``chains`` paths,
+    ``chains x draws`` importance-resampled draws; serial paths unless ``sample_kwargs``
+    say otherwise (worker processes cost more than they save on models of this size)."""
+    import pymc_extras
+
+    kwargs.setdefault("num_paths", settings.chains)
+    kwargs.setdefault("parallel", False)
+    fit_start = time.perf_counter()
+    result = pymc_extras.fit_pathfinder(
+        num_draws=settings.chains * settings.draws,
+        random_seed=settings.seed,
+        progressbar=settings.progressbar,
+        **kwargs,
+    )
+    attrs = {"approximation": "pathfinder", "sampling_time": time.perf_counter() - fit_start}
+    info = result["pathfinder"].to_dataset() if "pathfinder" in result.children else {}
+    for name in ("pareto_k", "num_successful_paths", "compile_time", "compute_time"):
+        if name in info and info[name].size == 1:  # diagnostics worth keeping
+            attrs[name] = info[name].values.item()
+    return _pseudo_chains(result["posterior"].to_dataset(), settings, attrs)
+
+
+def _pseudo_chains(posterior: xr.Dataset, settings: SamplerSettings, attrs: dict) -> xr.DataTree:
+    """Independent draws of an approximation, laid out as ``chains`` x ``draws``."""
+    flat = posterior.stack(sample=("chain", "draw")).drop_vars(["sample", "chain", "draw"])
+    flat = flat.isel(sample=slice(0, settings.chains * settings.draws))
+    out = flat.coarsen(sample=settings.draws).construct(sample=("chain", "draw"))
+    out = out.transpose("chain", "draw", ...).assign_coords(
+        chain=np.arange(settings.chains), draw=np.arange(settings.draws)
+    )
+    out.attrs = attrs
+    return xr.DataTree.from_dict({"posterior": out})
 
 
 def convergence_diagnostics(
@@ -179,6 +219,11 @@ def convergence_diagnostics(
         "sample_call_seconds": seconds,
         "sampler": sampler,
         "approximate": sampler in APPROXIMATIONS,
+        **(
+            {"pareto_k": float(idata["posterior"].attrs["pareto_k"])}
+            if "pareto_k" in idata["posterior"].attrs
+            else {}
+        ),
     }
 
 
@@ -195,8 +240,17 @@ def _stack_parameters(posterior: xr.Dataset) -> np.ndarray:
 
 
 def warn_if_unconverged(diagnostics: Mapping[str, Any]) -> None:
-    """Emit :class:`SamplingWarning` listing every failed check (MCMC only)."""
+    """Emit :class:`SamplingWarning` listing every failed check (MCMC only; for Pathfinder,
+    a Pareto k above 0.7)."""
     if diagnostics.get("approximate"):
+        k = diagnostics.get("pareto_k", np.nan)
+        if np.isfinite(k) and k > PARETO_K_MAX:
+            warnings.warn(
+                f"Pathfinder's importance-sampling Pareto k is {k:.2f} > {PARETO_K_MAX}: the "
+                "approximation is unreliable; use an MCMC sampler (the default 'nutpie')",
+                SamplingWarning,
+                stacklevel=3,
+            )
         return
     problems = []
     if diagnostics["divergences"] > 0:

@@ -115,3 +115,46 @@ def test_jax_samplers_give_the_same_posterior(simulated, sampler, radon_fits):
     )
     assert np.all(np.abs(diff) < 0.5 * sd + 0.05)  # Monte Carlo error of 400 draws, generously
     assert fits[sampler].diagnostics_["sampler"] == sampler
+
+
+def test_missing_pymc_extras_names_the_pathfinder_extra(simulated, monkeypatch, no_sampling):
+    import importlib.util
+
+    from hierreg import HierarchicalLinearRegression
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pymc_extras" else real(name, *a),
+    )
+    frame, _ = simulated
+    est = HierarchicalLinearRegression("y ~ x", group="g", sampler="pathfinder")
+    with pytest.raises(ImportError, match=r"needs pymc_extras .* 'hierreg\[pathfinder\]'"):
+        est.fit(frame)
+
+
+def test_pathfinder_is_an_approximation_with_the_same_layout(simulated):
+    """Runs where the "pathfinder" extra is installed (pip install 'hierreg[pathfinder]')."""
+    pytest.importorskip("pymc_extras")
+    from hierreg import HierarchicalLinearRegression
+
+    frame, truth = simulated
+    est = HierarchicalLinearRegression("y ~ x", group="g", sampler="pathfinder", **SAMPLER_FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)  # a large Pareto k warns
+        est.fit(frame)
+    d = est.diagnostics_
+    assert d["sampler"] == "pathfinder" and d["approximate"] is True
+    assert np.isfinite(d["pareto_k"])
+    assert est.idata_["posterior"]["beta"].shape == (2, 200, 8, 2)
+    assert np.abs(est.coef_.values - truth.values).mean() < 0.25
+
+
+def test_pathfinder_warns_on_a_large_pareto_k():
+    d = {"approximate": True, "pareto_k": 1.3}
+    with pytest.warns(SamplingWarning, match=r"Pareto k is 1.30 > 0.7"):
+        warn_if_unconverged(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SamplingWarning)
+        warn_if_unconverged({"approximate": True, "pareto_k": 0.5})
