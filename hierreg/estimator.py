@@ -448,6 +448,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                     f"{len(factor.levels)}"
                 )
         covariance = self._check_choice("covariance", self.covariance, COVARIANCES)
+        grouping.check_terms(design.spec.terms)
         primary_varying = grouping.varying[0] if grouping.varying else self.varying
         varying = _resolve_varying(primary_varying, design.spec, pooling, predictors)
         factor_structures = tuple(

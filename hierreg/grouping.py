@@ -19,7 +19,7 @@ under partial pooling, sum-to-zero effects with fixed priors under no pooling.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,22 @@ class Grouping:
     formula: str | None
     factors: tuple[Hashable, ...]
     varying: tuple[Any, ...]
+    from_formula: bool = False
+
+    def check_terms(self, terms: Sequence[str]) -> None:
+        """Raise ``ValueError`` when a group-specific term of the formula varies a term that
+        is not in its common part (hierreg draws group effects around a population value)."""
+        if not self.from_formula:
+            return
+        for factor, names in zip(self.factors, self.varying, strict=True):
+            for name in names:
+                if not any(t == name or t.startswith(f"{name}[") for t in terms):
+                    example = "1" if name == INTERCEPT else name
+                    raise ValueError(
+                        f"the formula varies {name!r} by {factor!r}, but {name!r} is not in "
+                        f"its common part (terms {list(terms)}); add it, e.g. "
+                        f"'... + {example} + (... | {factor})'"
+                    )
 
     @property
     def group(self) -> Hashable | None:
@@ -84,6 +100,7 @@ def resolve_grouping(formula: str | None, group: Any, varying: Any) -> Grouping:
             formula=common,
             factors=tuple(name for name, _ in terms),
             varying=tuple(names for _, names in terms),
+            from_formula=True,
         )
     if group is None:
         return Grouping(formula=formula, factors=(), varying=())

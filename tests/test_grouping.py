@@ -116,7 +116,8 @@ def _crossed(n=12):
         ({"group": ["a", "b"], "varying": {"b": ["z"]}}, "varying term 'z' is not a model term"),
         ({"group": ["a", "missing"]}, "group column 'missing' is not a column of X"),
         ({"formula": "y ~ x + (1|a)", "group": "a"}, "group must then be None"),
-        ({"formula": "y ~ 0 + x + (1|a)"}, "varying term 'Intercept' is not a model term"),
+        ({"formula": "y ~ 0 + x + (1|a)"}, r"varies 'Intercept' by 'a', but .* not in its common"),
+        ({"formula": "y ~ 1 + (x|a)"}, r"add it, e.g. '... \+ x \+ \(... \| a\)'"),
         ({"group": ["a", "b"], "covariance": "full", "varying": ["Intercept"]}, "at least two"),
     ],
 )
