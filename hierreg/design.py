@@ -679,6 +679,13 @@ def _group_labels(frame: pd.DataFrame, group: Hashable, context: str) -> pd.Seri
     joined = parts[0].astype(str)
     for part in parts[1:]:
         joined = joined + FACTOR_SEPARATOR + part.astype(str)
+    distinct = len(pd.concat(parts, axis=1).drop_duplicates())
+    if joined.nunique() != distinct:  # e.g. ("a:b", "c") and ("a", "b:c")
+        raise ValueError(
+            f"group {group!r}: joining columns {columns} with {FACTOR_SEPARATOR!r} merges "
+            f"different combinations (labels contain {FACTOR_SEPARATOR!r}); make one column "
+            "of unique labels first"
+        )
     return joined.rename(group)
 
 

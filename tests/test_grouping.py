@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hierreg import HierarchicalLinearRegression
 from hierreg.design import build_design
@@ -89,6 +91,9 @@ def test_interaction_factor_errors_name_the_column():
     frame = _nested_frame()
     with pytest.raises(ValueError, match=r"needs column\(s\) \['district'\]"):
         build_design(frame, None, formula="y ~ x", group="state", factors=["state:district"])
+    clash = pd.DataFrame({"a": ["p:q", "p"], "b": ["r", "q:r"], "x": 0.0, "y": 1.0})
+    with pytest.raises(ValueError, match="merges different combinations"):
+        build_design(clash, None, formula="y ~ x", group="a", factors=["a:b"])
     frame.loc[2, "county"] = None
     with pytest.raises(ValueError, match="group column 'county' has 1 missing"):
         build_design(frame, None, formula="y ~ x", group="state", factors=["state:county"])
@@ -132,3 +137,33 @@ def test_partial_pooling_needs_two_levels_per_factor(no_sampling):
     est = HierarchicalLinearRegression("y ~ x", group=["a", "b"])
     with pytest.raises(ValueError, match="at least 2 groups in factor 'b', got 1"):
         est.fit(frame)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    labels=st.lists(
+        st.tuples(st.sampled_from(["A", "B", "C:D"]), st.sampled_from(["c1", "c2", "c3"])),
+        min_size=3,
+        max_size=20,
+    ),
+    seed=st.integers(0, 1000),
+)
+def test_nested_levels_are_a_partition_invariant_to_row_order(labels, seed):
+    """Rows share a nested level exactly when they share (state, county), whatever the row
+    order; a permutation of rows permutes the level indices with them."""
+    frame = pd.DataFrame(labels, columns=["state", "county"]).assign(
+        x=np.arange(len(labels), dtype=float), y=1.0
+    )
+    design = build_design(frame, None, formula="y ~ x", group="state", factors=["state:county"])
+    index = design.factor_index[0]
+    pairs = list(zip(frame["state"], frame["county"], strict=True))
+    for i in range(len(pairs)):
+        for j in range(len(pairs)):
+            assert (index[i] == index[j]) == (pairs[i] == pairs[j])
+    order = np.random.default_rng(seed).permutation(len(frame))
+    shuffled = build_design(
+        frame.iloc[order], None, formula="y ~ x", group="state", factors=["state:county"]
+    )
+    levels = design.spec.factors[0].levels
+    assert list(shuffled.spec.factors[0].levels) == list(levels)
+    np.testing.assert_array_equal(shuffled.factor_index[0], index[order])
