@@ -43,7 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit a model to a CSV file and save it to a folder")
     fit.add_argument("data", type=Path, help="CSV file with the response, predictors, group")
     fit.add_argument("--formula", required=True, help='e.g. "y ~ x1 + x2"')
-    fit.add_argument("--group", default=None, help="grouping column (omit: complete pooling)")
+    fit.add_argument(
+        "--group",
+        action="append",
+        default=None,
+        help="grouping column (omit: complete pooling; repeat for crossed factors, "
+        "'state:county' for nesting; or write '(1 | g)' terms in the formula)",
+    )
     fit.add_argument("--pooling", choices=["complete", "none", "partial"], default="partial")
     _add_sampler_arguments(fit)
     fit.add_argument("--out", type=Path, required=True, help="folder to save the model in")
@@ -97,7 +103,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     frame = _read_csv(args.data)
     est = HierarchicalLinearRegression(
         args.formula,
-        group=args.group,
+        group=args.group[0] if args.group and len(args.group) == 1 else args.group,
         pooling=args.pooling,
         draws=args.draws,
         tune=args.tune,

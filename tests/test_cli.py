@@ -121,3 +121,14 @@ def test_fit_with_bad_data_is_one_line_exit_2(tmp_path):
     assert proc.stderr.startswith("hierreg: error: ") and "'x'" in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_repeated_group_gives_several_factors(tmp_path):
+    """--group twice is a list of grouping factors (checked before any sampling)."""
+    (tmp_path / "train.csv").write_text("y,x,g\n1,2,a\n2,3,b\n3,4,a\n")
+    proc = _cli(
+        "fit", "train.csv", "--formula", "y ~ x", "--group", "g", "--group", "rater",
+        "--out", "m", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "group column 'rater' is not a column of X" in proc.stderr
