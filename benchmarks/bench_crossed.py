@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._results import write_results  # noqa: E402
 from benchmarks.bench_radon import warm_up  # noqa: E402
 from hierreg import HierarchicalLinearRegression  # noqa: E402
-from tests.test_factors import _crossed, _nested  # noqa: E402
+from tests.test_factors import _crossed, _nested, textbook_crossed_model  # noqa: E402
 
 CASES = {
     "crossed 40x30": ("y ~ x + (1 | item) + (1 | rater)", ["item", "rater"]),
@@ -80,18 +80,7 @@ def with_hierreg(case: str, frame: pd.DataFrame, seed: int) -> tuple[dict, dict]
 def by_hand(case: str, frame: pd.DataFrame, seed: int, priors: dict) -> dict:
     start = time.perf_counter()
     first, second = CASES[case][1]
-    g1, levels1 = pd.factorize(frame[first], sort=True)
-    g2, levels2 = pd.factorize(frame[second], sort=True)
-    with pm.Model(coords={"g1": levels1, "g2": levels2}):
-        mu = pm.Normal("mu", **priors["Intercept"].params)
-        slope = pm.Normal("slope", **priors["x"].params)
-        tau1 = pm.HalfNormal("tau1", **priors["tau[Intercept]"].params)
-        tau2 = pm.HalfNormal("tau2", **priors["tau[Intercept]"].params)
-        z1 = pm.Normal("z1", 0, 1, dims="g1")
-        z2 = pm.Normal("z2", 0, 1, dims="g2")
-        sigma = pm.Exponential("sigma", **priors["sigma"].params)
-        eta = mu + tau1 * z1[g1] + tau2 * z2[g2] + slope * frame["x"].to_numpy()
-        pm.Normal("y", eta, sigma, observed=frame["y"].to_numpy())
+    with textbook_crossed_model(frame, first, second, priors):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             idata = pm.sample(

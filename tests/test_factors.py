@@ -170,6 +170,26 @@ def _interval_contains(draws, truth, prob=0.9):
     return low < truth < high
 
 
+def textbook_crossed_model(frame, first: str, second: str, priors: dict):
+    """``y ~ x`` with intercept deviations by two factors, written by hand in PyMC as a user
+    would (non-centred ``tau * z``), with the given priors (hierreg's ``priors_``)."""
+    import pymc as pm
+
+    g1, levels1 = pd.factorize(frame[first], sort=True)
+    g2, levels2 = pd.factorize(frame[second], sort=True)
+    with pm.Model(coords={"g1": levels1, "g2": levels2}) as model:
+        mu = pm.Normal("mu", **priors["Intercept"].params)
+        slope = pm.Normal("slope", **priors["x"].params)
+        tau1 = pm.HalfNormal("tau1", **priors["tau[Intercept]"].params)
+        tau2 = pm.HalfNormal("tau2", **priors["tau[Intercept]"].params)
+        z1 = pm.Normal("z1", 0, 1, dims="g1")
+        z2 = pm.Normal("z2", 0, 1, dims="g2")
+        sigma = pm.Exponential("sigma", **priors["sigma"].params)
+        eta = mu + tau1 * z1[g1] + tau2 * z2[g2] + slope * frame["x"].to_numpy()
+        pm.Normal("y", eta, sigma, observed=frame["y"].to_numpy())
+    return model
+
+
 @pytest.fixture(scope="module")
 def crossed_default_fit():
     frame, a, b = _crossed(seed=0)
@@ -205,22 +225,10 @@ def test_crossed_posterior_equals_the_textbook_model(crossed_default_fit):
     import pymc as pm
 
     est, frame, _, _ = crossed_default_fit
-    p = est.priors_
-    item, items = pd.factorize(frame["item"], sort=True)
-    rater, raters = pd.factorize(frame["rater"], sort=True)
-    with pm.Model(coords={"item": items, "rater": raters}):
-        mu = pm.Normal("mu", **p["Intercept"].params)
-        slope = pm.Normal("slope", **p["x"].params)
-        tau = pm.HalfNormal("tau", **p["tau[Intercept]"].params)
-        tau_rater = pm.HalfNormal("tau_rater", **p["tau[Intercept]"].params)
-        z = pm.Normal("z", 0, 1, dims="item")
-        z_rater = pm.Normal("z_rater", 0, 1, dims="rater")
-        sigma = pm.Exponential("sigma", **p["sigma"].params)
-        eta = mu + tau * z[item] + tau_rater * z_rater[rater] + slope * frame["x"].to_numpy()
-        pm.Normal("y", eta, sigma, observed=frame["y"].to_numpy())
+    with textbook_crossed_model(frame, "item", "rater", est.priors_):
         hand = pm.sample(2000, tune=1000, chains=4, random_seed=1, progressbar=False)
     ours = est.idata_["posterior"]
-    pairs = {"mu": "mu", "tau": "tau", "tau_rater": "tau_rater", "sigma": "sigma"}
+    pairs = {"mu": "mu", "tau": "tau1", "tau_rater": "tau2", "sigma": "sigma"}
     pairs["beta_common"] = "slope"
     for name, hand_name in pairs.items():
         a = ours[name].squeeze(drop=True)
