@@ -53,6 +53,7 @@ from hierreg.model import (
     ModelStructure,
     build_model,
     factor_dims,
+    factor_term_dim,
     graph_key,
     group_dim,
     model_data,
@@ -588,7 +589,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             factor.name: pd.DataFrame(
                 means[f"effect_{fdim}"].values,
                 index=pd.Index(factor.levels, name=str(factor.name)),
-                columns=list(means[f"effect_{fdim}"][f"{fdim}_term"].values),
+                columns=list(means[f"effect_{fdim}"][factor_term_dim(fdim)].values),
             )
             for factor, fdim in zip(spec.factors, self.factor_dims_, strict=True)
         }

@@ -16,10 +16,11 @@ Free parameters (coordinates carry the real group labels and term names):
 * ``sigma``: residual sd (scale of the Student-t), scalar or per group (``group_noise=True``);
 * ``nu``: degrees of freedom, ``likelihood="student_t"`` only, ``Gamma(2, 0.1)``;
 * per grouping factor after the first (crossed or nested groups, dims ``<factor>``):
-  partial pooling: ``tau_<factor>`` and ``z_<factor>`` (the factor's deviations are
-  ``tau * z``, zero-centred; ``chol_<factor>`` with ``covariance="full"``); no pooling:
-  ``effect_<factor>``, sum-to-zero over the factor's levels with the coefficients' fixed
-  prior scales (the first factor's coefficients carry the level);
+  partial pooling: ``tau_<factor>`` (``chol_<factor>`` with ``covariance="full"``),
+  ``z_<factor>`` (sums to zero over the levels; ``u_<factor>`` when centred) and
+  ``zbar_<factor>`` (their mean, moved into ``mu``'s prior location: see
+  :func:`_factor_effects`); no pooling: ``effect_<factor>``, sum-to-zero over the factor's
+  levels with the coefficients' fixed prior scales (the first factor carries the level);
 * ``y``: the observed response, dims ``obs`` (``likelihood_mode="rows"``), or
   ``y_loglik``, a potential holding the same log-likelihood computed from per-group
   sufficient statistics (``likelihood_mode="sufficient"``, see :mod:`hierreg.sufficient`).
