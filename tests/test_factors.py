@@ -51,7 +51,7 @@ def _nested(seed=0, n_states=15, n_counties=10, n_rows=3):
 
 @pytest.fixture(scope="module")
 def crossed_fit():
-    frame, _, _ = _crossed(seed=1, n_items=20, n_raters=15, fill=0.6)
+    frame, _, _ = _crossed(seed=1)  # the sizes of the default-settings fit: one compilation
     est = HierarchicalLinearRegression(
         "y ~ x", group=["item", "rater"], varying=["Intercept"], **FAST
     )
@@ -72,7 +72,7 @@ def test_crossed_layout(crossed_fit):
     )
     # the reported z are iid N(0, 1) draws: their level mean is zbar / sqrt(L), not 0
     z = post["z_rater"].values[..., 0]
-    np.testing.assert_allclose(z.mean(axis=-1), post["zbar_rater"].values[..., 0] / np.sqrt(15))
+    np.testing.assert_allclose(z.mean(axis=-1), post["zbar_rater"].values[..., 0] / np.sqrt(30))
     # effect = tau * z (both in data units for the intercept)
     np.testing.assert_allclose(
         post["effect_rater"].values,
@@ -226,7 +226,7 @@ def test_crossed_posterior_equals_the_textbook_model(crossed_default_fit):
 
     est, frame, _, _ = crossed_default_fit
     with textbook_crossed_model(frame, "item", "rater", est.priors_):
-        hand = pm.sample(2000, tune=1000, chains=4, random_seed=1, progressbar=False)
+        hand = pm.sample(1000, tune=1000, chains=4, random_seed=1, progressbar=False)
     ours = est.idata_["posterior"]
     pairs = {"mu": "mu", "tau": "tau1", "tau_rater": "tau2", "sigma": "sigma"}
     pairs["beta_common"] = "slope"
