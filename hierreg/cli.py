@@ -118,9 +118,12 @@ def _run_fit(args: argparse.Namespace) -> int:
         print(f"hierreg: warning: {warning.message}", file=sys.stderr)
     est.save(args.out)
     d = est.diagnostics_
+    groups = f"{0 if est.groups_ is None else len(est.groups_)} groups"
+    for factor, effects in est.group_effects_.items():
+        groups += f", {len(effects)} {factor} levels"
     print(
         f"saved to {args.out}: {len(frame)} rows, {len(est.terms_)} terms, "
-        f"{0 if est.groups_ is None else len(est.groups_)} groups; divergences "
+        f"{groups}; divergences "
         f"{d['divergences']}, max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}",
         file=sys.stderr,
     )
