@@ -32,6 +32,8 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from hierreg.inference import SamplerSettings
+
 __all__ = [
     "MAX_ENTRIES",
     "cached_model",
@@ -110,15 +112,7 @@ def cached_model(
 
 
 def sample_compiled(
-    entry: _Entry,
-    data: Mapping[str, np.ndarray],
-    *,
-    draws: int,
-    tune: int,
-    chains: int,
-    seed: int | None,
-    progressbar: bool,
-    target_accept: float | None,
+    entry: _Entry, data: Mapping[str, np.ndarray], settings: SamplerSettings
 ) -> tuple[xr.DataTree, float]:
     """Sample ``entry``'s compiled model with the data ``data`` swapped in.
 
@@ -136,9 +130,11 @@ def sample_compiled(
     import nutpie
 
     start = time.perf_counter()
+    seed = settings.seed
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
-    kwargs = {} if target_accept is None else {"target_accept": target_accept}
+    ta = settings.target_accept
+    kwargs = {} if ta is None else {"target_accept": ta}
     with entry.lock:
         for name, value in data.items():
             entry.model[name].set_value(value)
@@ -147,12 +143,12 @@ def sample_compiled(
         sampler_start = time.perf_counter()
         idata = nutpie.sample(
             compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
             cores=min(4, os.cpu_count() or 1),
             seed=seed,
-            progress_bar=progressbar,
+            progress_bar=settings.progressbar,
             **kwargs,
         )
         sampling = time.perf_counter() - sampler_start

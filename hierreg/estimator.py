@@ -920,16 +920,7 @@ def _sample(
         lambda slots: build_model(design, structure, priors, statistics, n_slots=slots),
     )
     data = model_data(design, structure, priors, statistics, n_slots=entry.slots)
-    idata, _ = sample_compiled(
-        entry,
-        data,
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        seed=settings.seed,
-        progressbar=settings.progressbar,
-        target_accept=settings.target_accept,
-    )
+    idata, _ = sample_compiled(entry, data, settings)
     posterior = idata["posterior"].to_dataset()
     gdim = group_dim(design)
     idata["posterior"] = drop_empty_slots(posterior, structure, gdim, n_groups, entry.slots)

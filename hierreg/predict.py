@@ -70,13 +70,18 @@ class FactorDraws:
         return self.tau[draw_index][:, None, :] * z
 
     def new_level_cov(self) -> np.ndarray:
-        """Posterior mean covariance of an unseen level's deviation, ``E[diag(tau) R
-        diag(tau)]``."""
+        """Posterior mean covariance of an unseen level's deviation."""
         if self.tau is None:
             return np.zeros((self.effect.shape[2],) * 2)
-        if self.corr is None:
-            return np.diag((self.tau**2).mean(axis=0))
-        return (self.tau[:, :, None] * self.corr * self.tau[:, None, :]).mean(axis=0)
+        return fresh_group_cov(self.tau, self.corr)
+
+
+def fresh_group_cov(tau: np.ndarray, corr: np.ndarray | None) -> np.ndarray:
+    """``E[diag(tau) R diag(tau)]`` over the draws (``R = I`` when ``corr`` is None): the
+    covariance a fresh group's (or level's) deviation adds."""
+    if corr is None:
+        return np.diag((tau**2).mean(axis=0))
+    return (tau[:, :, None] * corr * tau[:, None, :]).mean(axis=0)
 
 
 @dataclass(frozen=True)
@@ -215,12 +220,7 @@ def moments(post: PosteriorArrays, new_groups: str | None) -> Moments:
         new_mean, new_cov = _mean_cov(post.population)
         if new_groups == "population" and post.tau is not None:
             # Var(mu + L z) = Cov(mu) + E[diag(tau) R diag(tau)] for z ~ N(0, I)
-            # (R = I unless covariance="full")
-            if post.corr is None:
-                new_cov = new_cov + np.diag((post.tau**2).mean(axis=0))
-            else:
-                group_cov = post.tau[:, :, None] * post.corr * post.tau[:, None, :]
-                new_cov = new_cov + group_cov.mean(axis=0)
+            new_cov = new_cov + fresh_group_cov(post.tau, post.corr)
         new_noise = float(sigma2.mean()) if sigma2.ndim == 1 else None
     return Moments(mean, cov, noise_var, new_mean, new_cov, new_noise)
 
@@ -279,15 +279,12 @@ def predict_moments_with_factors(
         mean[rows] = draws.mean(axis=0)
         var[rows] = draws.var(axis=0)
     if new_groups == "population":
-        fresh = (
-            [(group_index, m.new_cov - _mean_cov(post.population)[1])]
-            if m.new_cov is not None
-            else []
-        )
-        fresh += [
+        fresh = [
             (index, fd.new_level_cov())
             for fd, index in zip(post.factors, factor_index, strict=True)
         ]
+        if post.tau is not None:  # unseen groups of the first factor
+            fresh.append((group_index, fresh_group_cov(post.tau, post.corr)))
         for index, cov in fresh:
             rows = np.flatnonzero(index < 0)
             var[rows] += np.einsum("ij,jk,ik->i", X[rows], cov, X[rows])
