@@ -33,6 +33,7 @@ import pymc as pm
 import xarray as xr
 
 from hierreg.inference import SamplerSettings
+from hierreg.nutpie_compile import compile_numba
 
 __all__ = [
     "MAX_ENTRIES",
@@ -92,8 +93,6 @@ def cached_model(
     and whether it was compiled now.
     """
     global _compilations
-    import nutpie
-
     with _lock:
         for (cached_key, slots), entry in reversed(_cache.items()):
             if cached_key == key and _fits(slots, n_groups):
@@ -101,7 +100,7 @@ def cached_model(
                 return entry, False
     slots = slots_for(n_groups)
     model = build(slots)
-    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    compiled = compile_numba(model)
     entry = _Entry(model=model, compiled=compiled, slots=slots, lock=threading.Lock())
     with _lock:
         _compilations += 1

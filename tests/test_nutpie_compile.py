@@ -1,0 +1,102 @@
+"""The lean unpacking of nutpie's shared data gives exactly nutpie's model."""
+
+import numpy as np
+import nutpie
+import pymc as pm
+import pytest
+
+from hierreg.nutpie_compile import (
+    _layout,
+    compile_numba,
+    lean_extraction_supported,
+    make_lean_extraction_fn,
+)
+
+
+def _containers(n_rows: int, seed: int, shift: float = 0.0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 3, n_rows).astype(np.int32)
+    X = rng.normal(size=(n_rows, 2))
+    y = 1.0 + shift + np.array([-1.0, 0.0, 1.0])[g] + X @ [0.5, -0.3] + rng.normal(0, 0.5, n_rows)
+    return {"X": X, "g": g, "y": y, "scale": np.array(2.0), "loc": np.array([0.0, 0.1, -0.1])}
+
+
+def _model() -> pm.Model:
+    """Containers of every kind: 2-D and 1-D float, 1-D int32 (index), 0-d, static 1-D."""
+    data = _containers(60, seed=0)
+    with pm.Model() as model:
+        X = pm.Data("X", data["X"])
+        g = pm.Data("g", data["g"])
+        y = pm.Data("y", data["y"])
+        scale = pm.Data("scale", data["scale"])
+        loc = pm.Data("loc", data["loc"], shape=(3,))
+        a = pm.Normal("a", loc, scale)
+        b = pm.Normal("b", 0.0, scale, shape=2)
+        sigma = pm.HalfNormal("sigma", scale)
+        pm.Normal("obs", a[g] + pm.math.dot(X, b), sigma, observed=y)
+    return model
+
+
+def _draws(compiled, **data) -> np.ndarray:
+    if data:
+        compiled = compiled.with_data(**data)
+    idata = nutpie.sample(
+        compiled, draws=60, tune=60, chains=2, cores=1, seed=7, progress_bar=False
+    )
+    post = idata["posterior"]
+    return np.concatenate([post[v].values.reshape(2, 60, -1) for v in ("a", "b", "sigma")], -1)
+
+
+def test_the_installed_nutpie_has_the_hook_we_replace():
+    # if this fails, nutpie changed its private layout: compile_numba falls back to the stock
+    # (slower to compile) unpacking; update hierreg.nutpie_compile
+    assert lean_extraction_supported()
+
+
+def test_lean_and_stock_unpacking_give_the_same_draws_before_and_after_new_data():
+    model = _model()
+    stock, lean = compile_numba(model, lean=False), compile_numba(model, lean=True)
+    np.testing.assert_array_equal(_draws(lean), _draws(stock))
+    # new data of another length and location, swapped in without recompiling
+    new = {k: v for k, v in _containers(150, seed=1, shift=3.0).items() if k != "loc"}
+    new["loc"] = np.array([3.0, 4.0, 5.0])
+    new_lean, new_stock = _draws(lean, **new), _draws(stock, **new)
+    np.testing.assert_array_equal(new_lean, new_stock)
+    # and the draws do follow the new data (intercepts near 1 + 3 + (-1, 0, 1))
+    np.testing.assert_allclose(new_lean[..., :3].mean(axis=(0, 1)), [3.0, 4.0, 5.0], atol=0.4)
+
+
+def test_a_record_of_another_layout_goes_to_the_fallback():
+    shared = {"k": np.zeros(3)}
+    odd = np.dtype(
+        [("shared", [("data", [("k", np.uint32)]), ("size", [("k", np.uint32)]),
+                     ("shape", [("k", np.uint32, (1,))])])]
+    )  # fmt: skip
+    assert _layout(shared, ["k"], odd) is None
+    called = []
+    result = make_lean_extraction_fn(
+        None, shared, ["k"], odd, fallback=lambda *args: called.append(args) or "stock"
+    )
+    assert result == "stock" and len(called) == 1
+    with pytest.raises(ValueError, match="unknown layout"):
+        make_lean_extraction_fn(None, shared, ["k"], odd)
+
+
+def test_layout_reads_nutpie_record_offsets():
+    from nutpie.compile_pymc import make_user_data
+
+    shared = {"a": np.zeros((4, 2)), "b": np.zeros(5, dtype=np.int32), "c": np.array(1.0)}
+
+    class Var:  # what make_user_data reads of a shared variable
+        def __init__(self, ndim):
+            self.ndim = ndim
+
+    record = make_user_data({Var(v.ndim): k for k, v in shared.items()}, shared).dtype
+    layout = _layout(shared, list(shared), record)
+    words = np.zeros((), dtype=record)
+    raw = words.reshape(1).view(np.uint64)
+    assert raw.size == record.itemsize // 8
+    for key, (data_word, shape_words) in zip(shared, layout, strict=True):
+        assert len(shape_words) == shared[key].ndim
+        words["shared"]["data"][key] = 1000 + data_word
+        assert raw[data_word] == 1000 + data_word
