@@ -9,7 +9,8 @@ used if bambi imports.
 
 Each library runs in its own fresh process, ``--repeats`` times; in each process the first
 fit ("first fit": model construction, compilation, sampling, and the library's convergence
-summary) and a second fit of the same model on the same data ("refit") are timed. Reported:
+summary) and a second fit of the same model on the same data ("refit") are timed, and the
+library's import ("session": import + first fit, what a script pays from start). Reported:
 seconds, the sampler's min bulk ESS and divergences (ArviZ, over the sampled parameters),
 and the bambi / hierreg time ratio (above 1: hierreg faster).
 
@@ -46,11 +47,12 @@ def _summary(idata, var_names=None) -> tuple[float, int]:
 
 
 def run_hierreg(seed: int) -> dict:
+    start = time.perf_counter()
     from hierreg import HierarchicalLinearRegression
     from hierreg.datasets import load_radon
 
+    out = {"import_s": time.perf_counter() - start}
     df = load_radon()
-    out = {}
     for label in ("first_fit", "refit"):
         start = time.perf_counter()
         est = HierarchicalLinearRegression(
@@ -63,11 +65,12 @@ def run_hierreg(seed: int) -> dict:
 
 
 def run_bambi(seed: int) -> dict:
+    start = time.perf_counter()
     import bambi as bmb
     import pandas as pd
 
+    out = {"import_s": time.perf_counter() - start}
     df = pd.read_csv(RADON_CSV)
-    out = {}
     for label in ("first_fit", "refit"):
         start = time.perf_counter()
         model = bmb.Model("log_radon ~ floor + (floor | county)", df)
@@ -101,21 +104,23 @@ def main() -> None:
             if done.returncode:
                 raise SystemExit(f"{lib} failed:\n{done.stderr[-2000:]}")
             row = json.loads(done.stdout.strip().splitlines()[-1])
-            row.update(library=lib, repeat=rep + 1)
+            row.update(library=lib, repeat=rep + 1, session_s=row["import_s"] + row["first_fit_s"])
             rows.append(row)
             print(
-                f"{lib:<8} repeat {rep + 1}: first fit {row['first_fit_s']:6.2f} s  refit "
+                f"{lib:<8} repeat {rep + 1}: import {row['import_s']:5.2f} s  first fit "
+                f"{row['first_fit_s']:6.2f} s  refit "
                 f"{row['refit_s']:6.2f} s  min bulk ESS {row['min_ess_bulk']:6.0f}  "
                 f"divergences {row['divergences']}",
                 flush=True,
             )
     summary = {}
-    for key in ("first_fit_s", "refit_s", "min_ess_bulk", "divergences"):
+    keys = ("import_s", "first_fit_s", "session_s", "refit_s", "min_ess_bulk", "divergences")
+    for key in keys:
         for lib in ("hierreg", "bambi"):
             summary[f"{lib}_{key}_median"] = statistics.median(
                 r[key] for r in rows if r["library"] == lib
             )
-    for key in ("first_fit_s", "refit_s"):
+    for key in ("first_fit_s", "session_s", "refit_s"):
         ratio = summary[f"bambi_{key}_median"] / summary[f"hierreg_{key}_median"]
         summary[f"bambi_over_hierreg_{key}"] = ratio
         print(f"median {key}: bambi / hierreg = {ratio:.2f}")

@@ -8,8 +8,8 @@ import pytest
 from hierreg.nutpie_compile import (
     _layout,
     compile_numba,
-    lean_extraction_supported,
-    make_lean_extraction_fn,
+    lean_callbacks_supported,
+    make_c_logp_func,
 )
 
 
@@ -50,7 +50,7 @@ def _draws(compiled, **data) -> np.ndarray:
 def test_the_installed_nutpie_has_the_hook_we_replace():
     # if this fails, nutpie changed its private layout: compile_numba falls back to the stock
     # (slower to compile) unpacking; update hierreg.nutpie_compile
-    assert lean_extraction_supported()
+    assert lean_callbacks_supported()
 
 
 def test_lean_and_stock_unpacking_give_the_same_draws_before_and_after_new_data():
@@ -73,13 +73,14 @@ def test_a_record_of_another_layout_goes_to_the_fallback():
                      ("shape", [("k", np.uint32, (1,))])])]
     )  # fmt: skip
     assert _layout(shared, ["k"], odd) is None
+    user_data = np.zeros((), dtype=odd)
     called = []
-    result = make_lean_extraction_fn(
-        None, shared, ["k"], odd, fallback=lambda *args: called.append(args) or "stock"
+    result = make_c_logp_func(
+        3, None, user_data, ["k"], shared, fallback=lambda *args: called.append(args) or "stock"
     )
     assert result == "stock" and len(called) == 1
     with pytest.raises(ValueError, match="unknown layout"):
-        make_lean_extraction_fn(None, shared, ["k"], odd)
+        make_c_logp_func(3, None, user_data, ["k"], shared)
 
 
 def test_layout_reads_nutpie_record_offsets():
@@ -100,3 +101,35 @@ def test_layout_reads_nutpie_record_offsets():
         assert len(shape_words) == shared[key].ndim
         words["shared"]["data"][key] = 1000 + data_word
         assert raw[data_word] == 1000 + data_word
+
+
+_CHILD = """
+import json
+from hierreg.nutpie_compile import compile_numba
+from tests.test_nutpie_compile import _draws, _model
+compiled = compile_numba(_model())
+hits = [compiled.compiled_logp_func.cache_hits, compiled.compiled_expand_func.cache_hits]
+print(json.dumps({"hits": hits, "draws": _draws(compiled).tolist()}))
+"""
+
+
+def _child() -> dict:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD], cwd=root, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_later_process_loads_both_callbacks_from_the_disk_cache():
+    first = _child()  # compiles the callbacks, or loads them if an earlier run saved them
+    second = _child()
+    assert second["hits"] == [1, 1]
+    np.testing.assert_array_equal(second["draws"], first["draws"])
+    # and the cached callbacks are the model: same draws as nutpie's own in this process
+    np.testing.assert_array_equal(second["draws"], _draws(compile_numba(_model(), lean=False)))
