@@ -133,7 +133,9 @@ def sample_compiled(
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     ta = settings.target_accept
-    kwargs = {} if ta is None else {"target_accept": ta}
+    kwargs: dict[str, Any] = {} if ta is None else {"target_accept": ta}
+    if settings.extra_doublings:
+        kwargs["extra_doublings"] = settings.extra_doublings
     with entry.lock:
         for name, value in data.items():
             entry.model[name].set_value(value)

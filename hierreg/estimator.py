@@ -35,6 +35,7 @@ from hierreg.distributed import (
 )
 from hierreg.grouping import Grouping, resolve_grouping
 from hierreg.inference import (
+    HIERARCHICAL_DOUBLINGS,
     SAMPLERS,
     SamplerSettings,
     check_sampler_available,
@@ -174,6 +175,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     progressbar : bool, default=True
     sample_kwargs : dict or None, default=None
         Passed through to :func:`pymc.sample` (e.g. ``{"init": "adapt_diag"}``).
+
     new_groups : {"population", "mean", "error"}, default="population"
         How predictions treat a group not seen at fit (read at predict time, so it can be
         changed with ``set_params`` without refitting):
@@ -283,6 +285,13 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     -----
     A :class:`hierreg.inference.SamplingWarning` (a scikit-learn ``ConvergenceWarning``) is
     raised when any divergence occurs, R-hat exceeds 1.01 or ESS is below 400.
+
+    With nutpie and ``pooling="partial"``, each NUTS trajectory is doubled once beyond its
+    U-turn (nutpie's ``extra_doublings=1``): about twice the gradients per draw, and about
+    twice the effective sample size of the between-group sds, which otherwise mix slowly
+    (radon: min bulk ESS 570-955 -> 1063-1410 of 4000 draws, max R-hat 1.005-1.013 ->
+    1.005-1.008 over seeds 0-7). ``sample_kwargs={"nuts_sampler_kwargs":
+    {"extra_doublings": 0}}`` turns it off (and bypasses the compiled-model cache).
 
     Examples
     --------
@@ -906,6 +915,8 @@ def _sample(
     """
     complete = structure.pooling == "complete"
     n_groups = 1 if complete else len(design.spec.groups)
+    if structure.pooling == "partial" and settings.sampler == "nutpie":
+        settings = replace(settings, extra_doublings=HIERARCHICAL_DOUBLINGS)
     if structure.likelihood_mode == "sufficient" and statistics is None:
         g = None if complete else design.group_index
         statistics = SufficientStatistics.from_arrays(design.X, design.y, g, n_groups)

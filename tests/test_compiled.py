@@ -123,3 +123,24 @@ def test_reused_model_carries_the_new_group_labels():
     assert list(est.sigma_.index) == [f"county_{j:02d}" for j in range(8)]
     sigma = est.idata_["posterior"]["sigma"]
     assert list(sigma["g"].values) == list(est.groups_)
+
+
+def test_partial_pooling_doubles_nutpie_trajectories_once_and_the_others_do_not(monkeypatch):
+    import nutpie
+
+    seen = []
+    original = nutpie.sample
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("extra_doublings", 0))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(nutpie, "sample", spy)
+    frame, _ = simulate_groups(n_groups=8, seed=4)
+    for pooling in ("partial", "none", "complete"):
+        _fit(frame, pooling=pooling)
+    assert seen == [1, 0, 0]
+    # through pymc.sample (any sample_kwargs): the same default, which the user can change
+    _fit(frame, sample_kwargs={"nuts_sampler_kwargs": {}})
+    _fit(frame, sample_kwargs={"nuts_sampler_kwargs": {"extra_doublings": 0}})
+    assert seen[3:] == [1, 0]
