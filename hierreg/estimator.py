@@ -290,7 +290,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     U-turn (nutpie's ``extra_doublings=1``): about twice the gradients per draw, and about
     twice the effective sample size of the between-group sds, which otherwise mix slowly
     (radon: min bulk ESS 570-955 -> 1063-1410 of 4000 draws, max R-hat 1.005-1.013 ->
-    1.005-1.008 over seeds 0-7). ``sample_kwargs={"nuts_sampler_kwargs":
+    1.005-1.008 over seeds 0-7). ``sample_kwargs={"nuts":
     {"extra_doublings": 0}}`` turns it off (and bypasses the compiled-model cache).
 
     Examples

@@ -117,14 +117,16 @@ def sample_posterior(model: pm.Model, settings: SamplerSettings) -> tuple[xr.Dat
             elif settings.sampler == "pathfinder":
                 idata = _sample_pathfinder(settings, kwargs)
             else:
+                # PyMC 6 takes the sampler's keywords as ``nuts=`` (``nuts_sampler_kwargs``
+                # is its deprecated alias, and passing both is an error): merge them
+                nuts = dict(kwargs.pop("nuts", {}) or {})
+                nuts.update(kwargs.pop("nuts_sampler_kwargs", {}) or {})
                 if settings.target_accept is not None:
-                    nuts = dict(kwargs.pop("nuts", {}) or {})
                     nuts.setdefault("target_accept", settings.target_accept)
-                    kwargs["nuts"] = nuts
                 if settings.sampler == "nutpie" and settings.extra_doublings:
-                    nutpie_kwargs = dict(kwargs.pop("nuts_sampler_kwargs", {}) or {})
-                    nutpie_kwargs.setdefault("extra_doublings", settings.extra_doublings)
-                    kwargs["nuts_sampler_kwargs"] = nutpie_kwargs
+                    nuts.setdefault("extra_doublings", settings.extra_doublings)
+                if nuts:
+                    kwargs["nuts"] = nuts
                 idata = pm.sample(
                     draws=settings.draws,
                     tune=settings.tune,

@@ -141,6 +141,7 @@ def test_partial_pooling_doubles_nutpie_trajectories_once_and_the_others_do_not(
         _fit(frame, pooling=pooling)
     assert seen == [1, 0, 0]
     # through pymc.sample (any sample_kwargs): the same default, which the user can change
-    _fit(frame, sample_kwargs={"nuts_sampler_kwargs": {}})
-    _fit(frame, sample_kwargs={"nuts_sampler_kwargs": {"extra_doublings": 0}})
-    assert seen[3:] == [1, 0]
+    _fit(frame, sample_kwargs={"nuts": {"max_treedepth": 8}})
+    _fit(frame, sample_kwargs={"nuts": {"extra_doublings": 0}})
+    _fit(frame, sample_kwargs={"nuts_sampler_kwargs": {"extra_doublings": 0}})  # old name
+    assert seen[3:] == [1, 0, 0]
