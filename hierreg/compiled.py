@@ -150,6 +150,7 @@ def sample_compiled(
             cores=min(4, os.cpu_count() or 1),
             seed=seed,
             progress_bar=settings.progressbar,
+            save_warmup=False,  # as pymc.sample (discard_tuned_samples): same layout
             **kwargs,
         )
         sampling = time.perf_counter() - sampler_start

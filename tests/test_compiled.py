@@ -145,3 +145,11 @@ def test_partial_pooling_doubles_nutpie_trajectories_once_and_the_others_do_not(
     _fit(frame, sample_kwargs={"nuts": {"extra_doublings": 0}})
     _fit(frame, sample_kwargs={"nuts_sampler_kwargs": {"extra_doublings": 0}})  # old name
     assert seen[3:] == [1, 0, 0]
+
+
+def test_the_cached_path_and_pymc_sample_give_the_same_groups_without_warmup():
+    frame, _ = simulate_groups(n_groups=8, seed=5)
+    cached = _fit(frame)
+    through_pymc = _fit(frame, sample_kwargs={"nuts": {"max_treedepth": 9}})
+    assert set(cached.idata_.children) == set(through_pymc.idata_.children)
+    assert not any("warmup" in name for name in cached.idata_.children)
