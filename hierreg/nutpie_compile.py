@@ -37,7 +37,7 @@ import numpy as np
 __all__ = ["compile_numba", "lean_callbacks_supported"]
 
 # bump when the generated source changes meaning without changing its text
-_SOURCE_VERSION = "hierreg-nutpie-callbacks-1"
+_SOURCE_VERSION = "hierreg-nutpie-callbacks-3"
 _WORD = 8  # bytes of every field of nutpie's record (uintp pointers, sizes, uint shapes)
 _patch_lock = threading.Lock()
 # the generated callbacks registered with a disk-cache key (numba.cfunc gets cache=True)
@@ -156,25 +156,25 @@ def make_c_logp_func(n_dim, logp_fn, user_data, shared_keys, shared_data, fallba
 def logp_numba(dim, x_, out_, logp_, user_data_):
     if dim != {n_dim}:
         return -1
-    try:
-        x = numba.carray(x_, ({n_dim},))
-        out = numba.carray(out_, ({n_dim},))
-        logp = numba.carray(logp_, (1,))
-{_body(lines)}        logp_val, grad = inner(x{args})
-        if grad.size != {n_dim}:
-            return 1
-        logp[0] = logp_val
-        finite = True
-        for i in range({n_dim}):
-            out[i] = grad[i]
-            if not np.isfinite(grad[i]):
-                finite = False
-        if not finite:
-            return 3
-        if not np.isfinite(logp_val):
-            return 4
-    except Exception:
+    x = numba.carray(x_, ({n_dim},))
+    out = numba.carray(out_, ({n_dim},))
+    logp = numba.carray(logp_, (1,))
+{_body(lines, 4)}    try:
+        logp_val, grad = inner(x{args})
+    except:  # noqa: E722
         return 1
+    if grad.size != {n_dim}:
+        return 1
+    logp[0] = logp_val
+    finite = True
+    for i in range(dim):  # the argument, not a constant: LLVM need not unroll
+        out[i] = grad[i]
+        if not np.isfinite(grad[i]):
+            finite = False
+    if not finite:
+        return 3
+    if not np.isfinite(logp_val):
+        return 4
     return 0
 """
     return _register(source, "logp_numba", logp_fn), _signature(*_LOGP_SIGNATURE)
@@ -197,16 +197,16 @@ def expand_numba(dim, expanded, x_, out_, user_data_):
         return -1
     if expanded != {n_expanded}:
         return -1
-    try:
-        x = numba.carray(x_, ({n_dim},))
-        out = numba.carray(out_, ({n_expanded},))
-{_body(lines)}        (values,) = inner(x{args})
-        if values.size != {n_expanded}:
-            return -2
-        for i in range({n_expanded}):
-            out[i] = values[i]
-    except Exception:
+    x = numba.carray(x_, ({n_dim},))
+    out = numba.carray(out_, ({n_expanded},))
+{_body(lines, 4)}    try:
+        (values,) = inner(x{args})
+    except:  # noqa: E722
         return -2
+    if values.size != {n_expanded}:
+        return -2
+    for i in range(expanded):
+        out[i] = values[i]
     return 0
 """
     return _register(source, "expand_numba", expand_fn), _signature(*_EXPAND_SIGNATURE)

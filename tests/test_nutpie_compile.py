@@ -100,6 +100,9 @@ def test_lean_callbacks_compute_nutpies_values_before_and_after_new_data():
     # the new data changed the log density
     x = rng.normal(size=stock.n_dim)
     assert _logp(lean, x)[1] != pytest.approx(_logp(lean.with_data(**new), x)[1], rel=1e-3)
+    # an error inside the model's function (rows of y and X that do not match) -> 1, as nutpie
+    bad = {"y": np.zeros(7)}
+    assert _logp(stock.with_data(**bad), x)[0] == _logp(lean.with_data(**bad), x)[0] == 1
     # nutpie's status codes: wrong dimension -> -1
     assert lean.compiled_logp_func.ctypes(
         stock.n_dim + 1, _pointer(x), _pointer(np.zeros(9)), _pointer(np.zeros(1)),
