@@ -38,7 +38,7 @@ import numpy as np
 __all__ = ["compile_numba", "lean_callbacks_supported"]
 
 # bump when the generated source changes meaning without changing its text
-_SOURCE_VERSION = "hierreg-nutpie-callbacks-3"
+_SOURCE_VERSION = "hierreg-nutpie-callbacks-4"
 _WORD = 8  # bytes of every field of nutpie's record (uintp pointers, sizes, uint shapes)
 _patch_lock = threading.Lock()
 # the generated callbacks registered with a disk-cache key (numba.cfunc gets cache=True)
@@ -162,11 +162,12 @@ def logp_numba(dim, x_, out_, logp_, user_data_):
     out = numba.carray(out_, ({n_dim},))
     logp = numba.carray(logp_, (1,))
 {_body(lines)}    try:
-        logp_val, grad = inner(x{args})
+        logp_array, grad = inner(x{args})
     except:  # noqa: E722
         return 1
     if grad.size != {n_dim}:
         return 1
+    logp_val = logp_array[()]  # a 0-d array; its cast to a scalar compiles ``take``
     logp[0] = logp_val
     finite = True
     for i in range(dim):  # the argument, not a constant: LLVM need not unroll
