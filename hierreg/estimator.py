@@ -175,7 +175,6 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     progressbar : bool, default=True
     sample_kwargs : dict or None, default=None
         Passed through to :func:`pymc.sample` (e.g. ``{"init": "adapt_diag"}``).
-
     new_groups : {"population", "mean", "error"}, default="population"
         How predictions treat a group not seen at fit (read at predict time, so it can be
         changed with ``set_params`` without refitting):
