@@ -9,6 +9,7 @@ import xarray as xr
 from arviz_stats.base import array_stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import ndtri
 from scipy.stats import rankdata
 
 from hierreg import mcmc_stats
@@ -101,6 +102,23 @@ def test_rejects_wrong_shape():
         lambda rows: [r + [0] * (30 - len(r)) for r in rows]
     )
 )
-def test_average_ranks_match_scipy(rows):
+def test_normal_scores_are_blom_scores_of_scipy_average_ranks(rows):
     values = np.array(rows, dtype=float)
-    np.testing.assert_array_equal(mcmc_stats._average_ranks(values), rankdata(values, axis=1))
+    order = np.argsort(values, axis=1)
+    scores = mcmc_stats._normal_scores(np.take_along_axis(values, order, axis=1), order)
+    n = values.shape[1]
+    expected = ndtri((rankdata(values, axis=1) - 3 / 8) / (n - 2 * 3 / 8 + 1))
+    np.testing.assert_array_equal(scores, expected)
+
+
+@pytest.mark.parametrize("n_draws", [300, 301])
+def test_blocks_and_threads_give_the_numbers_of_one_pass(monkeypatch, n_draws):
+    draws = _ar1(np.random.default_rng(5), (70, 4, n_draws), np.linspace(0.0, 0.98, 70))
+    draws[[3, 40], :, :10] = 1.0  # ties in some blocks only
+    whole = mcmc_stats._statistics(draws)
+    monkeypatch.setattr(mcmc_stats, "BLOCK_ELEMENTS", 9 * 4 * n_draws)  # 9 parameters a block
+    monkeypatch.setattr(mcmc_stats.os, "cpu_count", lambda: 3)
+    blocked = mcmc_stats.convergence_statistics(draws)
+    for key, values in whole.items():
+        np.testing.assert_array_equal(blocked[key], values)
+        assert blocked[key].shape == (70,)
