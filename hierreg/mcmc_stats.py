@@ -16,7 +16,7 @@ the split draws are sorted once (their ranks), the folded draws ``|x - median|``
 V-shaped in that order (a stable sort of two sorted runs, about 3x cheaper than a fresh
 sort) and the tail quantiles are read off the sorted draws; the autocovariances of the
 three ESS come from one FFT. Blocks of parameters run in threads (NumPy releases the GIL).
-On radon about 0.04 s on 2 cores (0.12 s before the shared sort). The test suite checks the
+On radon 0.05-0.07 s on 2 cores (0.11-0.13 s before the shared sort). The test suite checks the
 numbers against ArviZ to 1e-10 on well-mixed, stuck, constant, tied and short chains.
 """
 
