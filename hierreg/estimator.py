@@ -17,6 +17,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from hierreg.centring import centring_mask
 from hierreg.compiled import cached_model, sample_compiled
 from hierreg.design import (
     Design,
@@ -60,7 +61,12 @@ from hierreg.model import (
     model_data,
 )
 from hierreg.persistence import load_estimator, save_estimator, training_columns
-from hierreg.posterior import add_log_likelihood, drop_empty_slots, finalize_posterior
+from hierreg.posterior import (
+    add_log_likelihood,
+    drop_empty_slots,
+    finalize_posterior,
+    offsets_from_mixed,
+)
 from hierreg.predict import (
     Moments,
     PosteriorArrays,
@@ -111,8 +117,9 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     * ``pooling="complete"``: ``beta[g] = beta`` for all groups (the group is ignored).
     * ``pooling="none"``: ``beta[g, k] ~ Normal(m_k, s_k)`` independently per group.
     * ``pooling="partial"``: ``beta[g, k] ~ Normal(mu_k, tau_k)``,
-      ``mu_k ~ Normal(m_k, s_k)``, ``tau_k ~ HalfNormal(s_k / 2.5)``; non-centred
-      (``beta = mu + tau * z``, ``z ~ Normal(0, 1)``) unless ``parametrization="centered"``.
+      ``mu_k ~ Normal(m_k, s_k)``, ``tau_k ~ HalfNormal(s_k / 2.5)``; sampled non-centred
+      (``beta = mu + tau * z``, ``z ~ Normal(0, 1)``) or centred per group and term
+      (``parametrization``).
 
     Terms not listed in ``varying`` are shared by all groups: ``beta_k ~ Normal(m_k, s_k)``.
 
@@ -150,8 +157,15 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         intercepts). A formula term name such as ``"C(x)"`` stands for all its columns.
         With several factors, a list applies to each, and a dict maps a factor to its own
         (factors it leaves out: ``"all"``).
-    parametrization : {"noncentered", "centered"}, default="noncentered"
-        Of the partial-pooling group coefficients.
+    parametrization : {"auto", "noncentered", "centered"}, default="auto"
+        How the partial-pooling group coefficients are sampled (the posterior is the same).
+        ``"auto"`` chooses per group and term before sampling: centred where the group's
+        own data pin the coefficient (a moment estimate of ``tau_k^2`` times the group's
+        precision for it, over ``sigma^2``, above 4), non-centred elsewhere (see
+        :mod:`hierreg.centring`); with ``covariance="full"`` it means ``"noncentered"``.
+        Non-centred suits groups of a few rows (radon), centred groups of many rows (1,000
+        groups of 1,000 rows: non-centred R-hat 1.05, auto 1.01). ``posterior["z"]`` is
+        ``(beta - mu) / tau`` in every case but ``"centered"`` (no ``z``).
     group_noise : bool, default=False
         A residual sd per group instead of one shared sd (ill-posed for groups of one or
         two rows: expect divergences).
@@ -270,7 +284,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         ``draws`` (ArviZ diagnostics over the sampled parameters), ``sampling_seconds``
         (the sampler's tuning and drawing), ``sample_call_seconds`` (with compilation),
         ``sampler`` and ``approximate`` (True for ``"advi"`` and ``"pathfinder"``; Pathfinder
-        adds ``pareto_k``).
+        adds ``pareto_k``); with ``parametrization="auto"`` under partial pooling,
+        ``centred_share``, the share of group coefficients sampled centred.
     n_features_in_ : int
         Number of columns of ``X`` at fit.
     feature_names_in_ : ndarray of str
@@ -312,7 +327,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         group: Hashable | None = None,
         pooling: str = "partial",
         varying: str | Sequence[str] = "all",
-        parametrization: str = "noncentered",
+        parametrization: str = "auto",
         group_noise: bool = False,
         draws: int = 1000,
         tune: int = 1000,
@@ -475,7 +490,14 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         structure = ModelStructure(
             pooling=pooling,
             varying=varying,
-            parametrization=self.parametrization,
+            parametrization=_resolve_parametrization(
+                self.parametrization,
+                pooling,
+                covariance,
+                design,
+                varying,
+                distributed.statistics if dask_input else None,
+            ),
             group_noise=bool(self.group_noise),
             likelihood_mode=choose_likelihood_mode(
                 likelihood_mode,
@@ -919,9 +941,14 @@ def _sample(
     if structure.likelihood_mode == "sufficient" and statistics is None:
         g = None if complete else design.group_index
         statistics = SufficientStatistics.from_arrays(design.X, design.y, g, n_groups)
+    mixed = structure.pooling == "partial" and structure.parametrization == "mixed"
     if settings.sampler != "nutpie" or settings.sample_kwargs:
         model = build_model(design, structure, priors, statistics)
         idata, seconds = sample_posterior(model, settings)
+        if mixed:
+            posterior = idata["posterior"].to_dataset()
+            centring = model["centring"].get_value()
+            idata["posterior"] = offsets_from_mixed(posterior, centring, n_groups)
         return idata, seconds, [rv.name for rv in model.free_RVs]
     start = time.perf_counter()
     entry, _ = cached_model(
@@ -932,6 +959,8 @@ def _sample(
     data = model_data(design, structure, priors, statistics, n_slots=entry.slots)
     idata, _ = sample_compiled(entry, data, settings)
     posterior = idata["posterior"].to_dataset()
+    if mixed:
+        posterior = offsets_from_mixed(posterior, data["centring"], n_groups)
     gdim = group_dim(design)
     idata["posterior"] = drop_empty_slots(posterior, structure, gdim, n_groups, entry.slots)
     seconds = time.perf_counter() - start  # compilation (if any) included
@@ -961,6 +990,32 @@ def _check_dask_fit(est, y, store_loglik, likelihood, likelihood_mode, predictor
         raise ValueError("group_predictors are not supported for Dask DataFrame input yet")
 
 
+def _resolve_parametrization(
+    parametrization: str,
+    pooling: str,
+    covariance: str,
+    design: Design,
+    varying: tuple[bool, ...],
+    statistics: SufficientStatistics | None = None,
+) -> str:
+    """``"auto"``: a centring choice per group and term (``"mixed"``, see
+    :mod:`hierreg.centring`), or ``"noncentered"`` where no coefficient qualifies (the same
+    graph, and draws, as asking for it) and with a full covariance (its Cholesky form).
+    ``statistics``: the design's per-group statistics when its rows are elsewhere (Dask)."""
+    if parametrization != "auto":
+        return parametrization
+    if pooling != "partial" or covariance == "full":
+        return "noncentered"
+    if statistics is None:
+        n_groups = len(design.spec.groups)
+        statistics = SufficientStatistics.from_arrays(
+            design.X, design.y, design.group_index, n_groups
+        )
+    # the choice does not depend on the units: hierreg.centring's ratio is scale-free
+    mask = centring_mask(statistics, np.flatnonzero(np.array(varying, dtype=bool)))
+    return "mixed" if mask.any() else "noncentered"
+
+
 def _check_full_covariance(pooling: str, parametrization: str, varying_counts: list[int]):
     if pooling != "partial":
         raise ValueError(
@@ -972,8 +1027,11 @@ def _check_full_covariance(pooling: str, parametrization: str, varying_counts: l
             "covariance='full' needs at least two varying terms (e.g. varying='all' with an "
             "intercept and a slope)"
         )
-    if parametrization != "noncentered":
-        raise ValueError("covariance='full' is implemented with parametrization='noncentered' only")
+    if parametrization == "centered":
+        raise ValueError(
+            "covariance='full' is implemented with parametrization='noncentered' only (or "
+            "'auto', which then means it)"
+        )
 
 
 def _is_auto(value: Any) -> bool:

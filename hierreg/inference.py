@@ -236,11 +236,11 @@ def convergence_diagnostics(
         "sample_call_seconds": seconds,
         "sampler": sampler,
         "approximate": sampler in APPROXIMATIONS,
-        **(
-            {"pareto_k": float(idata["posterior"].attrs["pareto_k"])}
-            if "pareto_k" in idata["posterior"].attrs
-            else {}
-        ),
+        **{
+            name: float(idata["posterior"].attrs[name])
+            for name in ("pareto_k", "centred_share")
+            if name in idata["posterior"].attrs
+        },
     }
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from hierreg.centring import centring_mask
 from hierreg.design import Design
 from hierreg.priors import DefaultPriors
 from hierreg.sufficient import SufficientStatistics
@@ -71,7 +72,9 @@ CORR_DIMS = ("corr_term", "corr_term_2")
 # Prior of the Student-t degrees of freedom: Gamma(2, 0.1) (Juarez & Steel 2010; the Stan
 # prior-choice recommendation): mean 20, 5% quantile 3.6, little mass below 2.
 NU_PRIOR = {"alpha": 2.0, "beta": 0.1}
-PARAMETRIZATIONS = ("noncentered", "centered")
+# what the estimator accepts; "auto" becomes "mixed" (a centring choice per group and term,
+# see hierreg.centring) or, with a full covariance, "noncentered"
+PARAMETRIZATIONS = ("auto", "noncentered", "centered")
 FLAT_DIM = "group_term"
 COLUMNWISE_MAX_TERMS = 8
 RESERVED = {
@@ -89,6 +92,8 @@ RESERVED = {
     "y_loglik",
     "obs",
     "group_mask",
+    "centring",
+    "z_centring",
     FLAT_DIM,
 }
 
@@ -249,8 +254,9 @@ def build_model(
             coefficients = [shared[k] for k in range(len(terms))]
         else:
             name = "beta" if len(com_idx) == 0 else "beta_varying"
+            mask = data.get("centring" if structure.parametrization == "mixed" else "group_mask")
             columns = _varying_coefficients(
-                structure, prior, var_idx, name, var_dim, slots, data.get("group_mask"),
+                structure, prior, var_idx, name, var_dim, slots, mask,
                 _shifted(prior.loc[var_idx], shift, var_idx),
             )  # fmt: skip
             for column, k in zip(columns, var_idx, strict=True):
@@ -309,7 +315,10 @@ def model_data(
       (slots, terms) and ``stat_xtx`` (slots, terms, terms));
     * row-wise: ``data_y``, ``data_g`` (group slot of each row) and ``data_x``, one row per
       non-constant design column (beyond 8 terms: ``data_X``, the design matrix);
-    * centred partial pooling: ``group_mask`` (1 for a group, 0 for an empty slot).
+    * centred partial pooling: ``group_mask`` (1 for a group, 0 for an empty slot);
+    * ``parametrization="mixed"``: ``centring``, term-major like ``z`` (position
+      ``k * slots + g``): 1 where group ``g`` samples term ``k`` centred
+      (:func:`hierreg.centring.centring_mask`), 0 elsewhere and in empty slots.
     """
     n_groups = 1 if structure.pooling == "complete" else len(design.spec.groups)
     slots = n_groups if n_slots is None or structure.pooling == "complete" else n_slots
@@ -321,6 +330,13 @@ def model_data(
     }
     if structure.pooling == "partial" and structure.parametrization == "centered":
         values["group_mask"] = (np.arange(slots) < n_groups).astype(float)
+    if structure.pooling == "partial" and structure.parametrization == "mixed":
+        if statistics is None:
+            statistics = SufficientStatistics.from_arrays(
+                design.X, design.y, design.group_index, n_groups
+            )
+        mask = centring_mask(statistics, structure.varying_index)
+        values["centring"] = np.pad(mask, [(0, slots - n_groups), (0, 0)]).T.ravel()
     if structure.likelihood_mode == "sufficient":
         if statistics is None:
             g = design.group_index if structure.pooling != "complete" else None
@@ -356,7 +372,7 @@ def model_data(
 
 # containers whose shape is fixed by the graph key and the slots (static shapes compile
 # to simpler loops); the row-wise ones change length from fit to fit
-STATIC_SHAPE_DATA = ("prior_values", "group_mask", "stat_values")
+STATIC_SHAPE_DATA = ("prior_values", "group_mask", "centring", "stat_values")
 
 
 def _upper_pairs(n_terms: int) -> list[tuple[int, int]]:
@@ -569,5 +585,20 @@ def _varying_coefficients(structure, prior, var_idx, name, var_dim, slots, mask=
         m = pt.tile(mask, n_var)
         centre, spread = mu[term_of] * m, tau[term_of] * m + (1.0 - m)
         return columns(pm.Normal(name, mu=centre, sigma=spread, dims=FLAT_DIM))
+    if structure.parametrization == "mixed":
+        # per coefficient, c = 1: u = beta ~ Normal(mu, tau); c = 0: beta = mu + tau u with
+        # u ~ Normal(0, 1) (empty slots: c = 0). u is Normal(0, 1) plus a potential that turns
+        # its density into Normal(mu, tau) where c = 1, with log(tau) once per term. Term by
+        # term, with mu and tau as scalars: gathering them per coefficient (mu[term_of]) made
+        # the gradient 3.4x slower on radon. u is stored as "z" and turned into the offsets
+        # (beta - mu) / tau after sampling (hierreg.posterior.offsets_from_mixed).
+        u_columns = columns(pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM))
+        coefficients, correction = [], 0.0
+        for j, (c, u) in enumerate(zip(columns(mask), u_columns, strict=True)):
+            r = pt.switch(c > 0, (u - mu[j]) * (1.0 / tau[j]), 0.0)
+            correction = correction + 0.5 * pt.sum(c * u * u - r * r) - pt.sum(c) * pt.log(tau[j])
+            coefficients.append(c * u + (1.0 - c) * (mu[j] + tau[j] * u))
+        pm.Potential("z_centring", correction)
+        return coefficients
     z = columns(pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM))
     return [mu[j] + tau[j] * z[j] for j in range(n_var)]

@@ -18,7 +18,31 @@ from hierreg.model import (
 )
 from hierreg.standardize import Standardization
 
-__all__ = ["add_log_likelihood", "drop_empty_slots", "finalize_posterior", "label_groups"]
+__all__ = [
+    "add_log_likelihood",
+    "drop_empty_slots",
+    "finalize_posterior",
+    "label_groups",
+    "offsets_from_mixed",
+]
+
+
+def offsets_from_mixed(posterior: xr.Dataset, centring: np.ndarray, n_groups: int) -> xr.Dataset:
+    """``parametrization="mixed"``: the sampled ``z`` (flat, term-major) holds the group
+    coefficient itself where ``centring`` is 1; make every entry the standardised offset
+    ``(beta - mu) / tau``, as in the non-centred model, so ``beta = mu + tau * z``. The
+    share of the ``n_groups`` groups' coefficients sampled centred goes to the attribute
+    ``centred_share``."""
+    u = posterior["z"].transpose("chain", "draw", FLAT_DIM)
+    mu = posterior["mu"].transpose("chain", "draw", ...).values
+    tau = posterior["tau"].transpose("chain", "draw", ...).values
+    slots = centring.size // mu.shape[-1]
+    centred = np.asarray(centring) > 0
+    mu_flat, tau_flat = np.repeat(mu, slots, axis=-1), np.repeat(tau, slots, axis=-1)
+    z = np.where(centred, (u.values - mu_flat) / tau_flat, u.values)
+    out = posterior.assign(z=(u.dims, z))
+    out.attrs["centred_share"] = float(centred.reshape(mu.shape[-1], slots)[:, :n_groups].mean())
+    return out
 
 
 def drop_empty_slots(
