@@ -487,17 +487,18 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             _check_full_covariance(pooling, self.parametrization, varying_counts)
             if sum(varying) < 2:  # the first factor varies one term: nothing to correlate
                 covariance = "diagonal"
+        parametrization, centring = _resolve_parametrization(
+            self.parametrization,
+            pooling,
+            covariance,
+            design,
+            varying,
+            distributed.statistics if dask_input else None,
+        )
         structure = ModelStructure(
             pooling=pooling,
             varying=varying,
-            parametrization=_resolve_parametrization(
-                self.parametrization,
-                pooling,
-                covariance,
-                design,
-                varying,
-                distributed.statistics if dask_input else None,
-            ),
+            parametrization=parametrization,
             group_noise=bool(self.group_noise),
             likelihood_mode=choose_likelihood_mode(
                 likelihood_mode,
@@ -526,7 +527,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         priors = with_user_priors(defaults, check_user_priors(self.priors, terms))
         std_priors = units.priors(priors)
         idata, seconds, sampled = _sample(
-            units.design(design), structure, std_priors, settings, statistics
+            units.design(design), structure, std_priors, settings, statistics, centring
         )
         gdim = group_dim(design)
         fdims = factor_dims(design) if structure.factors else []
@@ -926,13 +927,15 @@ def _sample(
     priors: Any,
     settings: SamplerSettings,
     statistics: SufficientStatistics | None = None,
+    centring: np.ndarray | None = None,
 ) -> tuple[Any, float, list[str]]:
     """Sample the model of a standardised design: (idata, seconds, sampled parameter names).
 
     With nutpie and no ``sample_kwargs``, through the per-process cache of compiled models
     (:mod:`hierreg.compiled`: a refit of the same structure does not recompile); otherwise
     through :func:`pymc.sample`. ``statistics``: the standardised sufficient statistics,
-    when they do not come from ``design``'s rows (a Dask fit).
+    when they do not come from ``design``'s rows (a Dask fit). ``centring``: the centred
+    group coefficients of a ``"mixed"`` parametrisation.
     """
     complete = structure.pooling == "complete"
     n_groups = 1 if complete else len(design.spec.groups)
@@ -943,20 +946,20 @@ def _sample(
         statistics = SufficientStatistics.from_arrays(design.X, design.y, g, n_groups)
     mixed = structure.pooling == "partial" and structure.parametrization == "mixed"
     if settings.sampler != "nutpie" or settings.sample_kwargs:
-        model = build_model(design, structure, priors, statistics)
+        model = build_model(design, structure, priors, statistics, centring=centring)
         idata, seconds = sample_posterior(model, settings)
         if mixed:
             posterior = idata["posterior"].to_dataset()
-            centring = model["centring"].get_value()
-            idata["posterior"] = offsets_from_mixed(posterior, centring, n_groups)
+            flat = model["centring"].get_value()
+            idata["posterior"] = offsets_from_mixed(posterior, flat, n_groups)
         return idata, seconds, [rv.name for rv in model.free_RVs]
     start = time.perf_counter()
     entry, _ = cached_model(
         graph_key(design, structure),
         n_groups,
-        lambda slots: build_model(design, structure, priors, statistics, n_slots=slots),
+        lambda slots: build_model(design, structure, priors, statistics, slots, centring),
     )
-    data = model_data(design, structure, priors, statistics, n_slots=entry.slots)
+    data = model_data(design, structure, priors, statistics, entry.slots, centring)
     idata, _ = sample_compiled(entry, data, settings)
     posterior = idata["posterior"].to_dataset()
     if mixed:
@@ -997,23 +1000,24 @@ def _resolve_parametrization(
     design: Design,
     varying: tuple[bool, ...],
     statistics: SufficientStatistics | None = None,
-) -> str:
-    """``"auto"``: a centring choice per group and term (``"mixed"``, see
-    :mod:`hierreg.centring`), or ``"noncentered"`` where no coefficient qualifies (the same
-    graph, and draws, as asking for it) and with a full covariance (its Cholesky form).
+) -> tuple[str, np.ndarray | None]:
+    """The structure's parametrisation and, for ``"mixed"``, which group coefficients are
+    centred (groups x varying terms). ``"auto"``: a centring choice per group and term
+    (:mod:`hierreg.centring`), or ``"noncentered"`` where no coefficient qualifies (the
+    same graph, and draws, as asking for it) and with a full covariance (its Cholesky form).
     ``statistics``: the design's per-group statistics when its rows are elsewhere (Dask)."""
     if parametrization != "auto":
-        return parametrization
+        return parametrization, None
     if pooling != "partial" or covariance == "full":
-        return "noncentered"
+        return "noncentered", None
     if statistics is None:
         n_groups = len(design.spec.groups)
         statistics = SufficientStatistics.from_arrays(
             design.X, design.y, design.group_index, n_groups
         )
-    # the choice does not depend on the units: hierreg.centring's ratio is scale-free
-    mask = centring_mask(statistics, np.flatnonzero(np.array(varying, dtype=bool)))
-    return "mixed" if mask.any() else "noncentered"
+    # in data units: hierreg.centring's ratio does not depend on them
+    centring = centring_mask(statistics, np.flatnonzero(np.array(varying, dtype=bool)))
+    return ("mixed", centring) if centring.any() else ("noncentered", None)
 
 
 def _check_full_covariance(pooling: str, parametrization: str, varying_counts: list[int]):

@@ -170,6 +170,7 @@ def build_model(
     priors: DefaultPriors,
     statistics: SufficientStatistics | None = None,
     n_slots: int | None = None,
+    centring: np.ndarray | None = None,
 ) -> pm.Model:
     """Build the PyMC model for one design.
 
@@ -194,6 +195,10 @@ def build_model(
         (``z ~ N(0, 1)``; centred: ``Normal(0, 1)``; no pooling: the prior), so the
         posterior of the real groups is exactly that of the model without them. Padding
         lets one compiled model serve fits with different numbers of groups.
+    centring : ndarray of shape (n_groups, n_varying), optional
+        With ``structure.parametrization == "mixed"``: 1 where a group samples a varying
+        term centred (:func:`hierreg.centring.centring_mask`, computed from ``design`` when
+        not given).
 
     Returns
     -------
@@ -226,7 +231,7 @@ def build_model(
     for factor, fs, fdim in zip(spec.factors, structure.factors, fdims, strict=False):
         coords[fdim] = [str(level) for level in factor.levels]
         coords[factor_term_dim(fdim)] = list(terms[fs.varying_index])
-    values = model_data(design, structure, priors, statistics, slots)
+    values = model_data(design, structure, priors, statistics, slots, centring)
 
     with pm.Model(coords=coords) as model:
         data = {
@@ -301,6 +306,7 @@ def model_data(
     priors: DefaultPriors,
     statistics: SufficientStatistics | None = None,
     n_slots: int | None = None,
+    centring: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The values of the model's ``pm.Data`` containers, by name.
 
@@ -331,12 +337,13 @@ def model_data(
     if structure.pooling == "partial" and structure.parametrization == "centered":
         values["group_mask"] = (np.arange(slots) < n_groups).astype(float)
     if structure.pooling == "partial" and structure.parametrization == "mixed":
-        if statistics is None:
-            statistics = SufficientStatistics.from_arrays(
-                design.X, design.y, design.group_index, n_groups
-            )
-        mask = centring_mask(statistics, structure.varying_index)
-        values["centring"] = np.pad(mask, [(0, slots - n_groups), (0, 0)]).T.ravel()
+        if centring is None:
+            if statistics is None:
+                statistics = SufficientStatistics.from_arrays(
+                    design.X, design.y, design.group_index, n_groups
+                )
+            centring = centring_mask(statistics, structure.varying_index)
+        values["centring"] = np.pad(centring, [(0, slots - n_groups), (0, 0)]).T.ravel()
     if structure.likelihood_mode == "sufficient":
         if statistics is None:
             g = design.group_index if structure.pooling != "complete" else None
@@ -588,16 +595,24 @@ def _varying_coefficients(structure, prior, var_idx, name, var_dim, slots, mask=
     if structure.parametrization == "mixed":
         # per coefficient, c = 1: u = beta ~ Normal(mu, tau); c = 0: beta = mu + tau u with
         # u ~ Normal(0, 1) (empty slots: c = 0). u is Normal(0, 1) plus a potential that turns
-        # its density into Normal(mu, tau) where c = 1, with log(tau) once per term. Term by
-        # term, with mu and tau as scalars: gathering them per coefficient (mu[term_of]) made
-        # the gradient 3.4x slower on radon. u is stored as "z" and turned into the offsets
-        # (beta - mu) / tau after sampling (hierreg.posterior.offsets_from_mixed).
+        # its density into Normal(mu, tau) where c = 1. Term by term, with mu and tau as
+        # scalars, and tau only in per-term sums: gathering them per coefficient
+        # (mu[term_of]) made radon's gradient 3.4x slower than the non-centred model's, a
+        # division per coefficient 1.33x, Sum(c (u - mu)^2) 1.9x (PyTensor's fusion);
+        # this costs about the same as the non-centred model (1.11 vs 1.04-1.1 us).
+        # u is stored as "z" and turned into the offsets (beta - mu) / tau after sampling
+        # (hierreg.posterior.offsets_from_mixed).
         u_columns = columns(pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM))
         coefficients, correction = [], 0.0
         for j, (c, u) in enumerate(zip(columns(mask), u_columns, strict=True)):
-            r = pt.switch(c > 0, (u - mu[j]) * (1.0 / tau[j]), 0.0)
-            correction = correction + 0.5 * pt.sum(c * u * u - r * r) - pt.sum(c) * pt.log(tau[j])
-            coefficients.append(c * u + (1.0 - c) * (mu[j] + tau[j] * u))
+            # over the centred u: u^2 / 2 - (u - mu)^2 / (2 tau^2) - log(tau), from the sums
+            # of c u and c u^2 (the square expanded; on the standardised scale |mu| / tau is
+            # moderate, so the cancellation costs a few digits at most)
+            cu = c * u
+            s1, s2, n_c = pt.sum(cu), pt.sum(cu * u), pt.sum(c)
+            centred_sq = (s2 - 2.0 * mu[j] * s1 + n_c * mu[j] ** 2) / tau[j] ** 2
+            correction = correction + 0.5 * (s2 - centred_sq) - n_c * pt.log(tau[j])
+            coefficients.append(mu[j] + tau[j] * u + (cu - c * (mu[j] + tau[j] * u)))
         pm.Potential("z_centring", correction)
         return coefficients
     z = columns(pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM))
