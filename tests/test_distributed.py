@@ -120,9 +120,14 @@ def test_grid_search_under_the_dask_joblib_backend(client, radon):
     with parallel_backend("dask", client=client):
         remote = search()
     assert remote.best_params_ == local.best_params_
+    # same seeds, but not always the same rounding: a process that compiles a model fresh
+    # (numba inlines the model's function into nutpie's callback, fastmath) draws differently
+    # from one that loads it from the disk cache (the workers, on a new machine). The
+    # scores agree to Monte Carlo error (R^2 of 0.06-0.07; 0.0007-0.004 apart when they differ)
     np.testing.assert_allclose(
-        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"], rtol=1e-9
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"], atol=0.01
     )
+    assert np.all(np.isfinite(remote.cv_results_["mean_test_score"]))
 
 
 def test_fit_many_on_the_cluster(client, radon, capsys):
