@@ -168,3 +168,17 @@ def test_auto_where_nothing_qualifies_is_exactly_non_centred():
     np.testing.assert_array_equal(
         auto.idata_["posterior"]["beta"].values, plain.idata_["posterior"]["beta"].values
     )
+
+
+def test_auto_through_pymc_sample_stores_the_same_layout():
+    frame = _groups([100] * 16 + [2] * 8, seed=7)
+    via_pymc = _fit(frame, sampler="pymc", draws=300, tune=300)
+    via_nutpie = _fit(frame, draws=300, tune=300)
+    assert via_pymc.structure_.parametrization == "mixed"
+    assert via_pymc.diagnostics_["centred_share"] == pytest.approx(2 / 3)
+    post = via_pymc.idata_["posterior"]
+    beta = (post["mu"] + post["tau"] * post["z"]).transpose(*post["beta"].dims)
+    np.testing.assert_allclose(beta.values, post["beta"].values, rtol=1e-9, atol=1e-12)
+    sd = post["beta"].std(("chain", "draw")).values
+    difference = np.abs(via_pymc.coef_.to_numpy() - via_nutpie.coef_.to_numpy())
+    assert np.all(difference < 0.5 * sd), difference / sd
