@@ -174,9 +174,16 @@ def _child() -> dict:
 
 
 def test_a_later_process_loads_both_callbacks_from_the_disk_cache():
+    # compiled here first, so that both children find PyTensor's function of the model on
+    # disk and differ only in where the callbacks come from
+    here = _draws(compile_numba(_model()))
     first = _child()  # compiles the callbacks, or loads them if an earlier run saved them
     second = _child()
     assert second["hits"] == [1, 1]
     np.testing.assert_array_equal(second["draws"], first["draws"])
-    # the cached callbacks are the ones this process compiles (or loads): same draws
-    np.testing.assert_array_equal(second["draws"], _draws(compile_numba(_model())))
+    # a process that compiled the model's function itself has numba inline it into the
+    # callbacks (fastmath: other rounding, so other trajectories): the same posterior, not
+    # always the same bits (they are the same when this process loaded it from disk too)
+    there = np.asarray(second["draws"])
+    sd = here.std(axis=(0, 1))
+    assert np.all(np.abs(here.mean(axis=(0, 1)) - there.mean(axis=(0, 1))) < 0.5 * sd)
