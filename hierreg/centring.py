@@ -57,7 +57,8 @@ def centring_mask(statistics: SufficientStatistics, varying_index: np.ndarray) -
     Parameters
     ----------
     statistics : SufficientStatistics
-        Per-group statistics of the (standardised) design, one group per row.
+        Per-group statistics of the design, one group per row, in any units (the ratio it
+        thresholds does not depend on them: the estimator passes the raw design's).
     varying_index : ndarray of int
         Design columns of the varying terms.
 
