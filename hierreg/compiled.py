@@ -6,12 +6,16 @@ statistics) enters through ``pm.Data`` containers. A refit with an equal key, wh
 fit in a cached model's slots, therefore reuses that compiled model and only swaps the data
 in (nutpie's ``with_data``): no PyMC graph rewrites, no numba compilation.
 
-Slots: a model is compiled with 25% more group slots than the fit needs (rounded up to a
-multiple of 8), and serves later fits with between ``slots / 1.5 - 8`` and ``slots``
-groups, e.g. the folds of a cross-validation, which see different subsets of the groups.
-Empty slots carry no data and parameters independent of the rest (see
-:func:`hierreg.model.build_model`), so the posterior is exactly that of the unpadded model;
-they cost a little sampling time and are dropped from the posterior.
+Slots: a model is compiled with room for more groups than the fit needs, and the number of
+slots depends on the number of groups alone (never on what the cache holds), so the same
+data and seed give the same posterior, bit for bit, in a fresh process and after any other
+fits. The slot counts form a grid, ``8 * round(1.5 ** k)`` (8, 16, 24, 40, 64, 88, 136, 208,
+...): a fit with ``n`` groups gets the smallest count ``>= n``, and the folds of a
+cross-validation, which see different subsets of the groups, mostly share one (radon's 85
+counties and folds of 65 to 88 counties: 88 slots). Empty slots carry no data and parameters
+independent of the rest (see :func:`hierreg.model.build_model`), so the posterior is exactly
+that of the unpadded model; they cost a little sampling time and are dropped from the
+posterior.
 
 The cache is bounded (least recently used first out), per process and never pickled: an
 estimator holds no reference to it, so ``clone``, ``pickle`` and ``joblib`` are unaffected.
@@ -19,7 +23,6 @@ estimator holds no reference to it, so ``clone``, ``pickle`` and ``joblib`` are 
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -45,8 +48,8 @@ __all__ = [
 ]
 
 MAX_ENTRIES = 16
-HEADROOM = 1.25
 SLOT_MULTIPLE = 8
+SLOT_GROWTH = 1.5
 
 _lock = threading.RLock()
 _cache: OrderedDict[tuple, _Entry] = OrderedDict()
@@ -74,31 +77,31 @@ def clear_cache() -> None:
 
 
 def slots_for(n_groups: int) -> int:
-    """Group slots for a new compiled model: 25% headroom, a multiple of 8."""
+    """Group slots for a fit with ``n_groups`` groups: the smallest ``8 * round(1.5 ** k)``
+    that holds them (a function of ``n_groups`` alone)."""
     if n_groups <= 1:
         return n_groups
-    return int(math.ceil(n_groups * HEADROOM / SLOT_MULTIPLE) * SLOT_MULTIPLE)
-
-
-def _fits(slots: int, n_groups: int) -> bool:
-    return n_groups <= slots and slots <= 1.5 * n_groups + SLOT_MULTIPLE
+    k = 0
+    while (slots := SLOT_MULTIPLE * max(1, round(SLOT_GROWTH**k))) < n_groups:
+        k += 1
+    return slots
 
 
 def cached_model(
     key: tuple, n_groups: int, build: Callable[[int], pm.Model]
 ) -> tuple[_Entry, bool]:
-    """The cached compiled model for ``key`` with room for ``n_groups``, or a new one.
+    """The cached compiled model for ``key`` with ``slots_for(n_groups)`` slots, or a new one.
 
     ``build(slots)`` makes the PyMC model with that many group slots. Returns the entry
     and whether it was compiled now.
     """
     global _compilations
-    with _lock:
-        for (cached_key, slots), entry in reversed(_cache.items()):
-            if cached_key == key and _fits(slots, n_groups):
-                _cache.move_to_end((cached_key, slots))
-                return entry, False
     slots = slots_for(n_groups)
+    with _lock:
+        entry = _cache.get((key, slots))
+        if entry is not None:
+            _cache.move_to_end((key, slots))
+            return entry, False
     model = build(slots)
     compiled = compile_numba(model)
     entry = _Entry(model=model, compiled=compiled, slots=slots, lock=threading.Lock())
@@ -142,7 +145,9 @@ def sample_compiled(
         known = {var.name for var in entry.compiled.shared_var_keys}
         compiled = entry.compiled.with_data(**{k: v for k, v in data.items() if k in known})
         sampler_start = time.perf_counter()
-        idata = nutpie.sample(
+        # not blocking: nutpie's blocking call turns Ctrl-C into a partial trace; here an
+        # interrupt (or any error) cancels the sampler and propagates
+        sampler = nutpie.sample(
             compiled,
             draws=settings.draws,
             tune=settings.tune,
@@ -151,8 +156,14 @@ def sample_compiled(
             seed=seed,
             progress_bar=settings.progressbar,
             save_warmup=False,  # as pymc.sample (discard_tuned_samples): same layout
+            blocking=False,
             **kwargs,
         )
+        try:
+            idata = sampler.wait()
+        except BaseException:
+            sampler.cancel()
+            raise
         sampling = time.perf_counter() - sampler_start
     idata["posterior"].attrs["sampling_time"] = sampling
     return idata, time.perf_counter() - start

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import numbers
 import pickle
 import warnings
 from collections.abc import Hashable, Iterator, Sequence
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from formulae import design_matrices
 from formulae.environment import Environment
+from formulae.scanner import Scanner
 from formulae.terms.call import ENCODINGS, TRANSFORMS
 from sklearn.exceptions import DataConversionWarning
 
@@ -31,6 +33,7 @@ __all__ = [
     "as_2d_frame",
     "build_design",
     "check_constant_within_groups",
+    "factor_columns",
     "formula_spec_from_columns",
     "normalize_formula",
     "safe_formula_environment",
@@ -372,17 +375,18 @@ def build_design(
     """
     frame = as_2d_frame(X)
     _check_rows(frame, minimum=2)
+    grouping_columns = [
+        c for name in [group, *factors] if name is not None
+        for c in factor_columns(name, frame.columns)
+    ]  # fmt: skip
     if formula is None:
         if frame.shape[1] == 0:
             raise ValueError(
                 f"X has 0 feature(s) (shape={frame.shape}) while a minimum of 1 is required."
             )
         response_name, y_values = _response_from_y(y, len(frame), name=None)
-        grouping_columns = [
-            c for name in [group, *factors] if name is not None
-            for c in factor_columns(name, frame.columns)
-        ]  # fmt: skip
         feature_columns = [c for c in frame.columns if c not in grouping_columns]
+        lhs = None
         terms = [INTERCEPT] + [_feature_name(c) for c in feature_columns]
         matrix = _array_features(frame, feature_columns, terms)
         common = None
@@ -396,6 +400,11 @@ def build_design(
         feature_columns = []
     if matrix.shape[1] == 0:
         raise ValueError(f"formula {formula!r} produces no terms; add '1' for an intercept")
+    if common is not None:
+        _check_column_roles(
+            frame, y, formula, lhs, _formula_columns(common), grouping_columns, response_name
+        )
+    _check_unique_terms([str(t) for t in terms], formula)
     groups = group_index = None
     if group is not None:
         labels = _group_labels(frame, group, context="fit")
@@ -421,6 +430,77 @@ def build_design(
     return Design(
         X=matrix, y=y_values, group_index=group_index, spec=spec, factor_index=tuple(factor_index)
     )
+
+
+def _check_column_roles(
+    frame: pd.DataFrame,
+    y: Any,
+    formula: str,
+    lhs: str | None,
+    predictors: Sequence[str],
+    grouping_columns: Sequence[Hashable],
+    response_name: str,
+) -> None:
+    """A column plays one role: the response, a predictor or a grouping column; and no
+    column may be named like the intercept, which formulae would silently merge into it."""
+    if INTERCEPT in predictors:
+        raise ValueError(
+            f"column {INTERCEPT!r} used by the formula {formula!r} has the name of the "
+            "intercept term (formulae would merge it into the intercept); rename the column"
+        )
+    response_columns = set(_formula_names(lhs)) if lhs is not None else set()
+    if lhs is None and isinstance(y, pd.Series) and y.name in predictors:
+        same = np.array_equal(
+            np.asarray(y, dtype=float), frame[y.name].to_numpy(dtype=float), equal_nan=True
+        )
+        if same:
+            response_columns.add(y.name)
+    both = sorted(response_columns.intersection(predictors))
+    if both:
+        raise ValueError(
+            f"column {both[0]!r} is the response ({response_name!r}) and also a predictor in "
+            f"the formula {formula!r}; a response cannot predict itself: remove it from the "
+            "right-hand side"
+        )
+    both = [c for c in grouping_columns if c in predictors]
+    if both:
+        raise ValueError(
+            f"column {both[0]!r} is a grouping column and also a predictor in the formula "
+            f"{formula!r}; its group effects already hold what a predictor of it would "
+            "(the two are confounded): remove it from the formula, or use "
+            "pooling='complete' to fit it as an ordinary predictor"
+        )
+    both = [c for c in grouping_columns if c in response_columns]
+    if both:
+        raise ValueError(f"column {both[0]!r} is the response and also a grouping column")
+
+
+def _check_unique_terms(terms: list[str], formula: str | None) -> None:
+    seen: set[str] = set()
+    for term in terms:
+        if term in seen:
+            where = "the columns of X" if formula is None else f"the formula {formula!r}"
+            raise ValueError(
+                f"{where} give two terms named {term!r} (a column named like the intercept "
+                "or like another column's term); rename the column"
+            )
+        seen.add(term)
+
+
+def _formula_names(text: str) -> list[str]:
+    """The names a formula fragment reads (not the functions it calls)."""
+    try:
+        tokens = [t for t in Scanner(text).scan() if t.kind != "EOF"]
+    except Exception:
+        return [text]
+    names = []
+    for i, token in enumerate(tokens):
+        following = tokens[i + 1].kind if i + 1 < len(tokens) else "EOF"
+        if token.kind == "IDENTIFIER" and following not in ("LEFT_PAREN", "EQUAL"):
+            names.append(token.lexeme)
+        elif token.kind == "BQNAME":
+            names.append(token.lexeme[1:-1])
+    return names
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -640,9 +720,37 @@ def _level_index(frame: pd.DataFrame, name: Hashable, levels: pd.Index) -> np.nd
     index = levels.get_indexer(labels.to_numpy())
     unseen = index < 0
     if unseen.any():
-        codes, _ = pd.factorize(labels[unseen])
+        codes, uniques = pd.factorize(labels[unseen])
+        _check_label_kinds(uniques, levels, name)
         index[unseen] = -1 - codes
     return index
+
+
+def _label_kind(label: Any) -> str:
+    if isinstance(label, bool | np.bool_):
+        return "bool"
+    if isinstance(label, numbers.Number):
+        return "numeric"
+    if isinstance(label, str):
+        return "text"
+    return type(label).__name__
+
+
+def _check_label_kinds(unseen: Any, levels: pd.Index, name: Hashable) -> None:
+    """Refuse unseen labels of another kind than every label seen at fit (ints at fit,
+    strings at predict): they would all be taken for new groups."""
+    fitted = {_label_kind(v) for v in levels}
+    for label in unseen:
+        kind = _label_kind(label)
+        if kind not in fitted:
+            example, label = (
+                v.item() if isinstance(v, np.generic) else v for v in (levels[0], label)
+            )
+            raise ValueError(
+                f"group column {name!r} holds {kind} labels at predict (e.g. {label!r}) but "
+                f"{'/'.join(sorted(fitted))} labels at fit (e.g. {example!r}); every row "
+                "would be taken for a new group: convert the column to the type it had at fit"
+            )
 
 
 def factor_columns(name: Hashable, columns: pd.Index) -> list[Hashable]:

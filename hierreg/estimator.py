@@ -25,6 +25,7 @@ from hierreg.design import (
     as_2d_frame,
     build_design,
     check_constant_within_groups,
+    factor_columns,
     normalize_formula,
 )
 from hierreg.distributed import (
@@ -41,6 +42,7 @@ from hierreg.inference import (
     SamplerSettings,
     check_sampler_available,
     convergence_diagnostics,
+    interrupts_propagate,
     sample_posterior,
     warn_if_unconverged,
 )
@@ -448,6 +450,10 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             design = distributed.design
             likelihood_mode = "sufficient"
         else:
+            if not keep_group:  # ignored by complete pooling, but a misspelt name is an error
+                columns = as_2d_frame(X).columns
+                for name in grouping.factors:
+                    factor_columns(name, columns)
             if predictors:
                 check_constant_within_groups(X, predictors, group)
             design = build_design(
@@ -526,9 +532,10 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             units = Standardization.from_design(design)
         priors = with_user_priors(defaults, check_user_priors(self.priors, terms))
         std_priors = units.priors(priors)
-        idata, seconds, sampled = _sample(
-            units.design(design), structure, std_priors, settings, statistics, centring
-        )
+        with interrupts_propagate():
+            idata, seconds, sampled = _sample(
+                units.design(design), structure, std_priors, settings, statistics, centring
+            )
         gdim = group_dim(design)
         fdims = factor_dims(design) if structure.factors else []
         idata = finalize_posterior(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,7 @@ __all__ = [
     "SamplerSettings",
     "APPROXIMATIONS",
     "check_sampler_available",
+    "interrupts_propagate",
     "sample_posterior",
     "convergence_diagnostics",
     "warn_if_unconverged",
@@ -86,6 +90,53 @@ def check_sampler_available(sampler: str) -> None:
         )
 
 
+# Set by the SIGINT handler of :func:`interrupts_propagate` (samplers that catch the
+# KeyboardInterrupt and go on with the next chain are stopped through a callback reading it)
+_INTERRUPTED = threading.Event()
+
+
+def _stop_if_interrupted(*args: Any, **kwargs: Any) -> None:
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupts_propagate() -> Iterator[None]:
+    """Ctrl-C during the block reaches the caller as ``KeyboardInterrupt``.
+
+    PyMC's samplers, nutpie's blocking call and ``pymc.fit`` catch ``KeyboardInterrupt`` and
+    return the draws made so far (or fail to shape them, during tuning). Inside this block a
+    SIGINT is recorded as it arrives (and handled as before), and the block then ends in
+    ``KeyboardInterrupt`` whatever the sampler returned or raised: a fit never uses a partial
+    posterior. Outside the main thread (where Python delivers no signals) it does nothing.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous == signal.SIG_IGN:
+        yield
+        return
+    interrupted = _INTERRUPTED
+    interrupted.clear()
+
+    def record(signum, frame):
+        interrupted.set()
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, record)
+    try:
+        yield
+    except BaseException as err:
+        if interrupted.is_set() and not isinstance(err, KeyboardInterrupt):
+            raise KeyboardInterrupt("sampling was interrupted") from err
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted.is_set():
+        raise KeyboardInterrupt("sampling was interrupted: the estimator is left as it was")
+
+
 def sample_posterior(model: pm.Model, settings: SamplerSettings) -> tuple[xr.DataTree, float]:
     """Draw from the posterior of ``model`` (or from its ADVI approximation).
 
@@ -127,6 +178,8 @@ def sample_posterior(model: pm.Model, settings: SamplerSettings) -> tuple[xr.Dat
                     nuts.setdefault("extra_doublings", settings.extra_doublings)
                 if nuts:
                     kwargs["nuts"] = nuts
+                if settings.sampler == "pymc":  # its chains catch Ctrl-C one by one
+                    kwargs["callback"] = _chained(kwargs.get("callback"), _stop_if_interrupted)
                 idata = pm.sample(
                     draws=settings.draws,
                     tune=settings.tune,
@@ -140,6 +193,17 @@ def sample_posterior(model: pm.Model, settings: SamplerSettings) -> tuple[xr.Dat
     finally:
         pymc_logger.setLevel(level)
     return idata, time.perf_counter() - start
+
+
+def _chained(first: Any, second: Any) -> Any:
+    if first is None:
+        return second
+
+    def both(*args: Any, **kwargs: Any) -> None:
+        first(*args, **kwargs)
+        second(*args, **kwargs)
+
+    return both
 
 
 def _sample_advi(settings: SamplerSettings, kwargs: dict[str, Any]) -> xr.DataTree:

@@ -1,18 +1,33 @@
-"""Fitted estimator <-> a directory of plain files: JSON metadata and a netCDF posterior.
+"""Fitted estimator <-> a folder of plain files: JSON metadata and a netCDF posterior.
 
 ``model.json`` holds the estimator's parameters, the design encoding (formula, response, term
 names, group column and labels, categorical levels), the model structure, the priors, the
-diagnostics, a format version and the SHA-256 of ``posterior.nc``. ``posterior.nc`` is
-``idata_`` written by xarray (h5netcdf), including ``constant_data``: the training values of
-the columns the formula reads, from which the formula encoding (categorical levels, fitted
-``center``/``scale`` transforms) is re-created on load, in an environment where a formula can
-call nothing but formulae's transforms and NumPy ufuncs. No pickle: loading executes no code
-from the files.
+diagnostics, a format version and an integrity record: the SHA-256 of ``posterior.nc`` and of
+the rest of ``model.json`` itself. ``posterior.nc`` is ``idata_`` written by xarray
+(h5netcdf), including ``constant_data``: the training values of the columns the formula
+reads, from which the formula encoding (categorical levels, fitted ``center``/``scale``
+transforms) is re-created on load.
+
+Loading treats both files as untrusted data (the threat model is in docs/saving.md):
+
+1. ``model.json`` is parsed as JSON and checked against a strict schema (every missing, extra
+   or mistyped field is a ``ValueError`` naming it), then against its own checksum;
+2. ``posterior.nc`` is read into memory once, checked against its checksum, and parsed from
+   that copy (what is checked is what is parsed);
+3. the saved formulas are checked token by token against an allow-list
+   (:mod:`hierreg.formula_check`) before formulae evaluates anything, and evaluated in an
+   environment of formulae's transforms and NumPy ufuncs only;
+4. labels, terms and shapes must agree between the two files.
+
+Saving writes both files into a fresh folder beside the target and swaps it into place
+(:mod:`hierreg.atomic`): a failure at any point leaves the earlier model loadable. No pickle:
+loading executes no code from the files.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from dataclasses import asdict, replace
@@ -24,6 +39,7 @@ import pandas as pd
 import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
+from hierreg.atomic import replace_folder, write_file
 from hierreg.design import (
     FACTOR_SEPARATOR,
     Design,
@@ -32,8 +48,11 @@ from hierreg.design import (
     as_2d_frame,
     formula_spec_from_columns,
 )
-from hierreg.model import FactorStructure, ModelStructure
+from hierreg.formula_check import UnsafeFormulaError, check_formula_is_data
+from hierreg.model import COVARIANCES, LIKELIHOODS, POOLING_MODES, FactorStructure, ModelStructure
+from hierreg.parameters import LABEL, PARAMETER_SCHEMA, PRIOR_SCHEMA
 from hierreg.priors import DefaultPriors, Prior
+from hierreg.schema import AnyOf, Check, Choice, Fields, ListOf, MapOf, Optional, validate
 
 if TYPE_CHECKING:
     from hierreg.estimator import HierarchicalLinearRegression
@@ -41,10 +60,79 @@ if TYPE_CHECKING:
 __all__ = ["FORMAT", "FORMAT_VERSION", "load_estimator", "save_estimator", "training_columns"]
 
 FORMAT = "hierreg-model"
-FORMAT_VERSION = 1
+# 2: an integrity record covering model.json too (1: the posterior's checksum only)
+FORMAT_VERSION = 2
 META_FILE = "model.json"
 POSTERIOR_FILE = "posterior.nc"
 ENGINE = "h5netcdf"
+# Larger files are refused before they are read (a saved model of 10^6 groups is ~40 MB of
+# JSON; the posterior of 10^4 groups x 10 terms x 4,000 draws is 3.2 GB)
+MAX_META_BYTES = 512 * 2**20
+MAX_POSTERIOR_BYTES = 64 * 2**30
+
+_HEX64 = Check(str, lambda v: len(v) == 64 and all(c in "0123456789abcdef" for c in v),
+               "must be 64 lowercase hex digits")  # fmt: skip
+_FINITE = Check(float, lambda v: np.isfinite(v), "must be a finite number")
+_POSITIVE = Check(float, lambda v: np.isfinite(v) and v > 0, "must be a positive number")
+_DESIGN_SCHEMA = Fields(
+    {
+        "formula": Optional(str),
+        "response": str,
+        "terms": ListOf(str, 1),
+        "group": Optional((str, int)),
+        "groups": Optional(ListOf(LABEL, 1)),
+        "feature_columns": ListOf((str, int)),
+        "n_columns": Check(int, lambda v: v >= 1, "must be a positive integer"),
+        "formula_columns": ListOf(str),
+        "categories": MapOf(Fields({"categories": ListOf(LABEL), "ordered": bool})),
+        "factors": ListOf(Fields({"name": (str, int), "levels": ListOf(LABEL, 1)})),
+    }
+)
+_STRUCTURE_SCHEMA = Fields(
+    {
+        "pooling": Choice(POOLING_MODES),
+        "varying": ListOf(bool, 1),
+        "parametrization": Choice(("noncentered", "centered", "mixed")),
+        "group_noise": bool,
+        "likelihood_mode": Choice(("rows", "sufficient")),
+        "likelihood": Choice(LIKELIHOODS),
+        "covariance": Choice(COVARIANCES),
+        "factors": ListOf(Fields({"varying": ListOf(bool, 1), "covariance": Choice(COVARIANCES)})),
+    }
+)
+_PRIORS_SCHEMA = Fields(
+    {
+        "terms": ListOf(str, 1),
+        "loc": ListOf(_FINITE, 1),
+        "scale": ListOf(_POSITIVE, 1),
+        "group_sd_scale": ListOf(_POSITIVE, 1),
+        "sigma_rate": _POSITIVE,
+    }
+)
+_COMMON_FIELDS = {
+    "format": Choice((FORMAT,)),
+    "format_version": int,
+    "hierreg_version": str,
+    "params": Fields(PARAMETER_SCHEMA),
+    "design": _DESIGN_SCHEMA,
+    "structure": _STRUCTURE_SCHEMA,
+    "priors": _PRIORS_SCHEMA,
+    "default_priors": MapOf(PRIOR_SCHEMA),
+    "diagnostics": MapOf(AnyOf((float, str, bool, type(None)), "a number, string or null")),
+    "n_features_in": Check(int, lambda v: v >= 1, "must be a positive integer"),
+    "feature_names_in": Optional(ListOf(str)),
+}
+META_SCHEMAS = {
+    1: Fields({**_COMMON_FIELDS, "posterior_sha256": _HEX64}),
+    2: Fields(
+        {
+            **_COMMON_FIELDS,
+            "integrity": Fields(
+                {"algorithm": Choice(("sha256",)), "posterior": _HEX64, "metadata": _HEX64}
+            ),
+        }
+    ),
+}
 
 
 def training_columns(X: Any, columns: list[str]) -> xr.Dataset:
@@ -67,9 +155,13 @@ def training_columns(X: Any, columns: list[str]) -> xr.Dataset:
 
 
 def save_estimator(est: HierarchicalLinearRegression, path: str | os.PathLike) -> Path:
-    """Write ``est`` to the directory ``path``; see the module docstring for the layout."""
+    """Write ``est`` to the folder ``path``; see the module docstring for the layout.
+
+    The folder is replaced as a whole or not at all: a failure (full disk, interrupt, a
+    read-only location) leaves an earlier model at ``path`` as it was. ``path`` must be new,
+    empty, or hold an earlier saved model.
+    """
     check_is_fitted(est)
-    path = Path(path)
     spec = est.design_
     meta = {
         "format": FORMAT,
@@ -87,29 +179,38 @@ def save_estimator(est: HierarchicalLinearRegression, path: str | os.PathLike) -
         ),
     }
     if spec.formula_columns:
+        try:
+            _check_saved_formulas(meta, where="the formula")
+        except UnsafeFormulaError as err:
+            raise ValueError(
+                f"formula {spec.formula!r} cannot be saved: {err}; pickle the estimator instead"
+            ) from None
         _check_recreated_encoding(spec, meta["design"], est.idata_)
-    path.mkdir(parents=True, exist_ok=True)
-    posterior = path / POSTERIOR_FILE
-    est.idata_.to_netcdf(posterior, engine=ENGINE)
-    meta["posterior_sha256"] = _sha256(posterior)
-    (path / META_FILE).write_text(json.dumps(meta, indent=2))
-    return path
+    # serialised in memory: the netCDF library never writes to the target's disk, so a full
+    # disk is an ordinary OSError from the plain write below
+    posterior = bytes(est.idata_.to_netcdf(None, engine=ENGINE))
+    meta["integrity"] = {
+        "algorithm": "sha256",
+        "posterior": hashlib.sha256(posterior).hexdigest(),
+        "metadata": _metadata_digest(meta),
+    }
+    text = json.dumps(meta, indent=2).encode()
+
+    def write(folder: Path) -> None:
+        write_file(folder / POSTERIOR_FILE, posterior)
+        write_file(folder / META_FILE, text)
+
+    return replace_folder(path, write, owned={META_FILE, POSTERIOR_FILE})
 
 
 def load_estimator(cls: type, path: str | os.PathLike) -> HierarchicalLinearRegression:
-    """Read an estimator written by :func:`save_estimator`."""
+    """Read an estimator written by :func:`save_estimator`; see the module docstring for the
+    checks, all made before an estimator is returned."""
     path = Path(path)
     meta = _read_meta(path)
-    posterior = path / POSTERIOR_FILE
-    if not posterior.is_file():
-        raise FileNotFoundError(f"{posterior} is missing: the saved model is incomplete")
-    if _sha256(posterior) != meta.get("posterior_sha256"):
-        raise ValueError(
-            f"{posterior} does not match {path / META_FILE} (truncated, modified or from "
-            "another model)"
-        )
-    with xr.open_datatree(posterior, engine=ENGINE) as tree:
-        idata = tree.load()
+    idata = _read_posterior(path, meta)
+    _check_saved_formulas(meta, where=f"{path / META_FILE}: the saved formula")
+    _check_consistent(meta, where=str(path / META_FILE))
     try:
         params = dict(meta["params"])
         if params.get("priors") is not None:
@@ -119,8 +220,7 @@ def load_estimator(cls: type, path: str | os.PathLike) -> HierarchicalLinearRegr
         spec = _design_from_json(meta["design"], idata)
         saved = meta["structure"]
         factors = tuple(
-            FactorStructure(**{**f, "varying": tuple(f["varying"])})
-            for f in saved.get("factors", [])
+            FactorStructure(**{**f, "varying": tuple(f["varying"])}) for f in saved["factors"]
         )
         structure = ModelStructure(
             **{**saved, "varying": tuple(saved["varying"]), "factors": factors}
@@ -131,9 +231,18 @@ def load_estimator(cls: type, path: str | os.PathLike) -> HierarchicalLinearRegr
             f"the model saved at {path} cannot be re-created ({type(err).__name__}: {err})"
         ) from None
     design = Design(X=np.empty((0, len(spec.terms))), y=None, group_index=None, spec=spec)
-    est._set_fitted(None, design, structure, priors, idata, meta["diagnostics"])
+    _check_posterior_matches(idata, meta, design, structure, where=str(path))
+    try:
+        est._set_fitted(None, design, structure, priors, idata, meta["diagnostics"])
+        draws = est._posterior_arrays()
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise ValueError(
+            f"{path / POSTERIOR_FILE} does not hold the posterior {path / META_FILE} describes "
+            f"({type(err).__name__}: {err})"
+        ) from None
+    _check_draws(draws, where=str(path / POSTERIOR_FILE))
     est.default_priors_ = default_priors
-    if meta.get("feature_names_in") is not None:
+    if meta["feature_names_in"] is not None:
         est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
     return est
 
@@ -145,19 +254,179 @@ def _read_meta(path: Path) -> dict:
     file = path / META_FILE
     if not file.is_file():
         raise FileNotFoundError(f"no saved hierreg model at {path} ({META_FILE} not found)")
+    size = file.stat().st_size
+    if size > MAX_META_BYTES:
+        raise ValueError(f"{file} is {size} bytes, more than a saved model's metadata can be")
     try:
-        meta = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        meta = json.loads(file.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise ValueError(f"{file} is not valid JSON (truncated or corrupted?): {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{file} is not a hierreg model file (format {FORMAT!r} expected)")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if type(version) is not int or version < 1:
+        raise ValueError(
+            f"{file}: field 'format_version' must be a positive integer, got {version!r}"
+        )
+    if version > FORMAT_VERSION:
         raise ValueError(
             f"{file} has format version {version!r}; this hierreg ({_version()}) reads "
             f"versions up to {FORMAT_VERSION}: upgrade hierreg"
         )
+    validate(meta, META_SCHEMAS[version], where=str(file))
+    if version >= 2 and _metadata_digest(meta) != meta["integrity"]["metadata"]:
+        raise ValueError(
+            f"{file} does not match its own checksum (edited, truncated or corrupted); "
+            "re-save the model from the fitted estimator"
+        )
     return meta
+
+
+def _metadata_digest(meta: dict) -> str:
+    """SHA-256 of ``meta`` without its integrity record, in a canonical JSON form."""
+    body = {k: v for k, v in meta.items() if k != "integrity"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_posterior(path: Path, meta: dict) -> xr.DataTree:
+    file = path / POSTERIOR_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} is missing: the saved model is incomplete")
+    size = file.stat().st_size
+    if size > MAX_POSTERIOR_BYTES:
+        raise ValueError(f"{file} is {size} bytes, more than hierreg reads ({MAX_POSTERIOR_BYTES})")
+    data = file.read_bytes()  # checked and parsed from this one copy
+    expected = (
+        meta["posterior_sha256"] if "posterior_sha256" in meta else meta["integrity"]["posterior"]
+    )
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ValueError(
+            f"{file} does not match {path / META_FILE} (truncated, modified or from another model)"
+        )
+    try:
+        with xr.open_datatree(io.BytesIO(data), engine=ENGINE) as tree:
+            idata = tree.load()
+    except Exception as err:  # h5py/h5netcdf/xarray raise many kinds on a damaged file
+        raise ValueError(
+            f"{file} cannot be read as the netCDF posterior of a saved model "
+            f"({type(err).__name__}: {err})"
+        ) from None
+    if "posterior" not in idata.children:
+        raise ValueError(f"{file} has no 'posterior' group")
+    return idata
+
+
+def _check_saved_formulas(meta: dict, where: str) -> None:
+    """The allow-list (:mod:`hierreg.formula_check`) on both saved formulas: the design's,
+    evaluated on load, and the parameter, evaluated by a refit."""
+    design = meta["design"]
+    if design["formula"] is not None:
+        check_formula_is_data(
+            design["formula"], set(design["formula_columns"]), where=f"{where} (design.formula)"
+        )
+    formula = meta["params"]["formula"]
+    if formula is not None:
+        check_formula_is_data(formula, None, where=f"{where} (params.formula)")
+
+
+def _check_consistent(meta: dict, where: str) -> None:
+    """Cross-field checks the schema cannot express: lengths and labels agree."""
+    design, structure, priors = meta["design"], meta["structure"], meta["priors"]
+    terms = design["terms"]
+    problems = []
+    if len(set(terms)) != len(terms):
+        problems.append(f"design.terms repeats a name: {terms}")
+    if len(structure["varying"]) != len(terms):
+        problems.append(
+            f"structure.varying has {len(structure['varying'])} entries for {len(terms)} terms"
+        )
+    for name in ("loc", "scale", "group_sd_scale"):
+        if len(priors[name]) != len(terms):
+            problems.append(f"priors.{name} has {len(priors[name])} entries for {len(terms)} terms")
+    if priors["terms"] != terms:
+        problems.append(f"priors.terms {priors['terms']} differ from design.terms {terms}")
+    if len(structure["factors"]) != len(design["factors"]):
+        problems.append("structure.factors and design.factors differ in length")
+    for i, factor in enumerate(structure["factors"]):
+        if len(factor["varying"]) != len(terms):
+            problems.append(f"structure.factors[{i}].varying has a wrong length")
+    complete = structure["pooling"] == "complete"
+    if complete != (design["groups"] is None):
+        problems.append("design.groups must be null exactly under complete pooling")
+    for name, labels in [("design.groups", design["groups"] or [])] + [
+        (f"design.factors[{i}].levels", f["levels"]) for i, f in enumerate(design["factors"])
+    ]:
+        if len(set(map(_label_key, labels))) != len(labels):
+            problems.append(f"{name} repeats a label")
+    if (design["formula"] is None) != (not design["formula_columns"]):
+        problems.append("design.formula and design.formula_columns disagree")
+    unknown = sorted(set(design["categories"]) - set(design["formula_columns"]))
+    if unknown:
+        problems.append(f"design.categories names columns the formula does not read: {unknown}")
+    names = meta["feature_names_in"]
+    if names is not None and len(names) != meta["n_features_in"]:
+        problems.append("feature_names_in and n_features_in disagree")
+    if problems:
+        raise ValueError(f"{where} is inconsistent: {problems[0]}")
+
+
+def _label_key(label: Any) -> tuple:
+    return (type(label).__name__, label)
+
+
+def _check_posterior_matches(
+    idata: xr.DataTree, meta: dict, design: Design, structure: ModelStructure, where: str
+) -> None:
+    """Coordinates of ``posterior.nc`` equal the labels of ``model.json``, in order."""
+    from hierreg.model import factor_dims, group_dim
+
+    posterior = idata["posterior"].to_dataset()
+    spec = design.spec
+    expected = {"term": list(spec.terms)}
+    if structure.pooling != "complete":
+        expected[group_dim(design)] = meta["design"]["groups"]
+    for fdim, factor in zip(factor_dims(design), meta["design"]["factors"], strict=True):
+        expected[fdim] = factor["levels"]
+    for dim, labels in expected.items():
+        if dim not in posterior.coords:
+            raise ValueError(
+                f"{where}: {POSTERIOR_FILE} has no coordinate {dim!r}, which {META_FILE} "
+                "describes (files from different models?)"
+            )
+        saved = [_plain(v) for v in posterior.coords[dim].values]
+        if [_label_key(v) for v in saved] != [_label_key(v) for v in labels]:
+            raise ValueError(
+                f"{where}: the labels of {dim!r} in {POSTERIOR_FILE} differ from those in "
+                f"{META_FILE} (e.g. {_first_difference(saved, labels)}); the files do not "
+                "belong together"
+            )
+
+
+def _first_difference(a: list, b: list) -> str:
+    if len(a) != len(b):
+        return f"{len(a)} vs {len(b)} labels"
+    i = next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if _label_key(x) != _label_key(y))
+    return f"position {i}: {a[i]!r} vs {b[i]!r}"
+
+
+def _check_draws(draws: Any, where: str) -> None:
+    """Every array predictions read is finite, and the scales positive."""
+    for name in ("beta", "population", "tau", "sigma", "nu", "corr"):
+        values = getattr(draws, name, None)
+        if values is None:
+            continue
+        if not np.isfinite(values).all():
+            raise ValueError(f"{where}: the posterior draws of {name!r} are not all finite")
+        if name in ("tau", "sigma", "nu") and (values < 0).any():
+            raise ValueError(f"{where}: the posterior draws of {name!r} are not all >= 0")
+    for factor in getattr(draws, "factors", ()) or ():
+        for name in ("effect", "tau"):
+            values = getattr(factor, name, None)
+            if values is not None and not np.isfinite(values).all():
+                raise ValueError(
+                    f"{where}: the posterior draws of a factor's {name!r} are not finite"
+                )
 
 
 def _json_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -228,8 +497,7 @@ def _design_to_json(spec: DesignSpec, idata: xr.DataTree) -> dict[str, Any]:
 
 def _design_from_json(design: dict[str, Any], idata: xr.DataTree) -> DesignSpec:
     factors = tuple(
-        GroupingFactor(name=f["name"], levels=pd.Index(f["levels"]))
-        for f in design.get("factors", [])
+        GroupingFactor(name=f["name"], levels=pd.Index(f["levels"])) for f in design["factors"]
     )
     return replace(_design_without_factors(design, idata), factors=factors)
 
@@ -266,8 +534,11 @@ def _training_frame(idata: xr.DataTree, design: dict[str, Any]) -> pd.DataFrame:
     if "constant_data" not in idata:
         raise ValueError("the saved posterior has no constant_data group (the formula's columns)")
     data = idata["constant_data"]
+    missing = [name for name in design["formula_columns"] if name not in data]
+    if missing:
+        raise ValueError(f"the saved posterior's constant_data lacks the formula's {missing}")
     frame = pd.DataFrame({name: data[name].values for name in design["formula_columns"]})
-    for name, levels in design.get("categories", {}).items():
+    for name, levels in design["categories"].items():
         frame[name] = pd.Categorical(
             frame[name], categories=levels["categories"], ordered=levels["ordered"]
         )

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
-from hierreg import HierarchicalLinearRegression
+from hierreg import HierarchicalLinearRegression, persistence
 from tests.conftest import fit_quietly, simulate_groups
 
 TINY = dict(draws=30, tune=30, chains=1, progressbar=False, random_state=0)
@@ -110,7 +110,9 @@ def _copy(saved, tmp_path):
     return tmp_path
 
 
-def _edit_meta(path, **changes):
+def _edit_meta(path, reseal=True, **changes):
+    """Edit model.json; ``reseal``: recompute its checksum, as a deliberate tamperer would
+    (so the content checks, not the checksum, must refuse the edit)."""
     meta = json.loads((path / "model.json").read_text())
     for dotted, value in changes.items():
         target = meta
@@ -118,6 +120,8 @@ def _edit_meta(path, **changes):
         for parent in parents:
             target = target[parent]
         target[key] = value
+    if reseal:
+        meta["integrity"]["metadata"] = persistence._metadata_digest(meta)
     (path / "model.json").write_text(json.dumps(meta))
 
 
@@ -154,18 +158,22 @@ def test_load_truncated_json(saved, tmp_path):
     [
         ({"format": "something-else"}, "not a hierreg model file"),
         ({"format_version": 99}, "format version 99.*upgrade hierreg"),
-        ({"params__pooling": "sideways"}, None),  # caught at the first fit, not here
-        ({"design__terms": ["Intercept", "z"]}, "re-creates terms"),
-        ({"params__no_such_param": 1}, "cannot be re-created"),
+        ({"params__pooling": "sideways"}, "'params.pooling' must be one of 'complete'"),
+        ({"design__terms": ["Intercept", "z"]}, "inconsistent: priors.terms"),
+        ({"params__no_such_param": 1}, "'params.no_such_param' is not a field"),
     ],
 )
 def test_load_foreign_or_edited_metadata(saved, tmp_path, changes, match):
     path = _copy(saved, tmp_path)
     _edit_meta(path, **changes)
-    if match is None:
-        assert HierarchicalLinearRegression.load(path).pooling == "sideways"
-        return
     with pytest.raises(ValueError, match=match):
+        HierarchicalLinearRegression.load(path)
+
+
+def test_load_refuses_metadata_edited_without_its_checksum(saved, tmp_path):
+    path = _copy(saved, tmp_path)
+    _edit_meta(path, reseal=False, params__draws=31)
+    with pytest.raises(ValueError, match="does not match its own checksum"):
         HierarchicalLinearRegression.load(path)
 
 
@@ -174,7 +182,7 @@ def test_load_evaluates_no_code_from_the_files(saved, tmp_path, formula):
     """A model file whose formula was edited to call anything but a ufunc is refused."""
     path = _copy(saved, tmp_path)
     _edit_meta(path, design__formula=formula)
-    with pytest.raises(ValueError, match="cannot be re-created"):
+    with pytest.raises(ValueError, match=r"is refused: .* is not an allowed call"):
         HierarchicalLinearRegression.load(path)
 
 
