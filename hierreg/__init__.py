@@ -4,13 +4,18 @@
 >>> from hierreg.datasets import load_radon
 """
 
-from hierreg.estimator import HierarchicalLinearRegression
-from hierreg.evaluation import compare, posterior_predictive_rmsd
-from hierreg.inference import SamplingWarning
-from hierreg.many import fit_many
-from hierreg.priors import Prior
+from hierreg.compile_cache import CompileCacheWarning, ensure_usable_location
+
+ensure_usable_location()  # before PyTensor is imported: it fixes its cache folder then
+
+from hierreg.estimator import HierarchicalLinearRegression  # noqa: E402
+from hierreg.evaluation import compare, posterior_predictive_rmsd  # noqa: E402
+from hierreg.inference import SamplingWarning  # noqa: E402
+from hierreg.many import fit_many  # noqa: E402
+from hierreg.priors import Prior  # noqa: E402
 
 __all__ = [
+    "CompileCacheWarning",
     "HierarchicalLinearRegression",
     "Prior",
     "SamplingWarning",

@@ -35,6 +35,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from hierreg.compile_cache import healing
 from hierreg.inference import SamplerSettings
 from hierreg.nutpie_compile import compile_numba
 
@@ -103,7 +104,7 @@ def cached_model(
             _cache.move_to_end((key, slots))
             return entry, False
     model = build(slots)
-    compiled = compile_numba(model)
+    compiled = healing(lambda: compile_numba(model))
     entry = _Entry(model=model, compiled=compiled, slots=slots, lock=threading.Lock())
     with _lock:
         _compilations += 1

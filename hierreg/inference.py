@@ -18,6 +18,7 @@ import pymc as pm
 import xarray as xr
 from sklearn.exceptions import ConvergenceWarning
 
+from hierreg.compile_cache import healing
 from hierreg.mcmc_stats import convergence_statistics
 
 __all__ = [
@@ -180,15 +181,17 @@ def sample_posterior(model: pm.Model, settings: SamplerSettings) -> tuple[xr.Dat
                     kwargs["nuts"] = nuts
                 if settings.sampler == "pymc":  # its chains catch Ctrl-C one by one
                     kwargs["callback"] = _chained(kwargs.get("callback"), _stop_if_interrupted)
-                idata = pm.sample(
-                    draws=settings.draws,
-                    tune=settings.tune,
-                    chains=settings.chains,
-                    random_seed=settings.seed,
-                    progressbar=settings.progressbar,
-                    nuts_sampler=settings.sampler,
-                    compute_convergence_checks=False,
-                    **kwargs,
+                idata = healing(
+                    lambda: pm.sample(
+                        draws=settings.draws,
+                        tune=settings.tune,
+                        chains=settings.chains,
+                        random_seed=settings.seed,
+                        progressbar=settings.progressbar,
+                        nuts_sampler=settings.sampler,
+                        compute_convergence_checks=False,
+                        **kwargs,
+                    )
                 )
     finally:
         pymc_logger.setLevel(level)
