@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-__all__ = ["replace_folder", "write_file"]
+__all__ = ["check_replaceable", "replace_folder", "write_file"]
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -42,7 +42,7 @@ def replace_folder(
     anything is written, so a save never deletes files it did not write.
     """
     target = Path(target)
-    _check_replaceable(target, owned)
+    check_replaceable(target, owned)
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=parent))
@@ -55,7 +55,7 @@ def replace_folder(
         if not target.exists():
             os.rename(fresh, target)  # atomic; fails if something appeared there meanwhile
         else:
-            _check_replaceable(target, owned)
+            check_replaceable(target, owned)
             _swap(fresh, target)
             shutil.rmtree(fresh, ignore_errors=True)  # now holds the old content
         _fsync_folder(parent)
@@ -65,7 +65,9 @@ def replace_folder(
     return target
 
 
-def _check_replaceable(target: Path, owned: Collection[str]) -> None:
+def check_replaceable(target: Path, owned: Collection[str]) -> None:
+    """Raise ``FileExistsError`` unless ``target`` is missing, an empty folder, or a folder
+    of files named in ``owned``."""
     if not target.exists() and not target.is_symlink():
         return
     if target.is_symlink() or not target.is_dir():

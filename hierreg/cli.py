@@ -4,16 +4,22 @@
 * ``hierreg fit DATA.csv --formula "y ~ x" --group g --out MODEL_DIR``: fit and save a model;
 * ``hierreg predict MODEL_DIR NEW.csv [--interval 0.9]``: predictions as CSV on stdout.
 
-Bad arguments or data give a one-line ``hierreg: error: ...`` on stderr and exit status 2.
+Every failure (bad arguments, unreadable or bad data, a refused model file, an output folder
+that cannot be written) gives one line, ``hierreg: error: ...``, on stderr and exit status 2,
+before any sampling where it can be known then; Ctrl-C gives ``hierreg: interrupted`` and
+exit status 130. ``HIERREG_TRACEBACK=1`` adds the traceback of an unexpected error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 __all__ = ["main"]
 
@@ -28,10 +34,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one error line (``hierreg: error: ...``) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(message)
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"hierreg: error: {' '.join(str(message).split())}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hierreg", description="Bayesian hierarchical linear regression."
-    )
+    parser = _Parser(prog="hierreg", description="Bayesian hierarchical linear regression.")
     sub = parser.add_subparsers(dest="command", required=True)
     radon = sub.add_parser(
         "radon",
@@ -96,10 +112,24 @@ def _read_csv(path: Path):
         raise ValueError(f"cannot read {path} as CSV: {err}") from None
 
 
+def _check_out_folder(out: Path) -> None:
+    """Before fitting: ``out`` can take a saved model (new, empty, or an earlier model)."""
+    from hierreg.persistence import check_save_target
+
+    check_save_target(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    existing = next((p for p in [parent, *parent.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ValueError(f"--out {out}: {existing} is a file, not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: {existing} is not writable")
+
+
 def _run_fit(args: argparse.Namespace) -> int:
     from hierreg import HierarchicalLinearRegression
     from hierreg.inference import SamplingWarning
 
+    _check_out_folder(args.out)
     frame = _read_csv(args.data)
     est = HierarchicalLinearRegression(
         args.formula,
@@ -148,6 +178,8 @@ def _run_radon(args: argparse.Namespace) -> int:
     from hierreg.inference import SamplingWarning
     from hierreg.radon import fit_radon, format_result
 
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file, not a folder")
     summary = []
     fits = {}
     for pooling in ("complete", "none", "partial"):
@@ -260,10 +292,19 @@ def main(argv: list[str] | None = None) -> int:
     runners = {"radon": _run_radon, "fit": _run_fit, "predict": _run_predict}
     try:
         return runners[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        message = " ".join(str(err).split())  # one line
-        print(f"hierreg: error: {message}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("hierreg: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, ImportError) as err:
+        message = str(err) or type(err).__name__
+        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError | FileExistsError):
+            message = f"{type(err).__name__}: {message}"
+    except Exception as err:  # a bug: still one line, the traceback on request
+        if os.environ.get("HIERREG_TRACEBACK"):
+            traceback.print_exc()
+        message = f"unexpected {type(err).__name__}: {err} (HIERREG_TRACEBACK=1 shows where)"
+    print(f"hierreg: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

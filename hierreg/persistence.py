@@ -39,7 +39,7 @@ import pandas as pd
 import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
-from hierreg.atomic import replace_folder, write_file
+from hierreg.atomic import check_replaceable, replace_folder, write_file
 from hierreg.design import (
     FACTOR_SEPARATOR,
     Design,
@@ -57,7 +57,14 @@ from hierreg.schema import AnyOf, Check, Choice, Fields, ListOf, MapOf, Optional
 if TYPE_CHECKING:
     from hierreg.estimator import HierarchicalLinearRegression
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load_estimator", "save_estimator", "training_columns"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "check_save_target",
+    "load_estimator",
+    "save_estimator",
+    "training_columns",
+]
 
 FORMAT = "hierreg-model"
 # 2: an integrity record covering model.json too (1: the posterior's checksum only)
@@ -152,6 +159,12 @@ def training_columns(X: Any, columns: list[str]) -> xr.Dataset:
             values = values.astype(object)
         data[name] = xr.Variable("obs", values.to_numpy(), attrs=attrs)
     return xr.Dataset(data, coords={"obs": np.arange(len(frame))})
+
+
+def check_save_target(path: str | os.PathLike) -> None:
+    """Raise ``FileExistsError`` if :func:`save_estimator` would refuse ``path`` (a file, or a
+    folder holding anything but a saved model); for callers that check before fitting."""
+    check_replaceable(Path(path), {META_FILE, POSTERIOR_FILE})
 
 
 def save_estimator(est: HierarchicalLinearRegression, path: str | os.PathLike) -> Path:
