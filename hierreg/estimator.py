@@ -187,7 +187,14 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         importance-sampling Pareto k is ``diagnostics_["pareto_k"]``, and above 0.7 a
         ``SamplingWarning`` says the approximation is unreliable.
     random_state : int, RandomState, Generator or None, default=None
-        Seed; the same seed gives an identical posterior.
+        Seed. The same data, settings and seed give a bit-identical posterior within a
+        process whatever ran before (compiled models are reused, and their group slots
+        depend on the number of groups alone), and in every process that finds the model in
+        the disk compile cache. The one process that first compiles a model structure on a
+        machine draws a different, equally valid posterior: PyTensor's fast-math code rounds
+        differently when compiled fresh than when loaded from the cache.
+        ``PYTENSOR_FLAGS=numba__fastmath=False`` removes that difference, at about 3x the
+        sampling time of radon's partial pooling.
     progressbar : bool, default=True
     sample_kwargs : dict or None, default=None
         Passed through to :func:`pymc.sample` (e.g. ``{"init": "adapt_diag"}``).

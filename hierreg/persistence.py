@@ -26,10 +26,12 @@ loading executes no code from the files.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,7 +203,7 @@ def save_estimator(est: HierarchicalLinearRegression, path: str | os.PathLike) -
         _check_recreated_encoding(spec, meta["design"], est.idata_)
     # serialised in memory: the netCDF library never writes to the target's disk, so a full
     # disk is an ordinary OSError from the plain write below
-    posterior = bytes(est.idata_.to_netcdf(None, engine=ENGINE))
+    posterior = _netcdf_bytes(est.idata_)
     meta["integrity"] = {
         "algorithm": "sha256",
         "posterior": hashlib.sha256(posterior).hexdigest(),
@@ -293,6 +295,19 @@ def _read_meta(path: Path) -> dict:
             "re-save the model from the fitted estimator"
         )
     return meta
+
+
+def _netcdf_bytes(idata: xr.DataTree) -> bytes:
+    """``idata`` as netCDF bytes. Under a Dask client xarray would guard the write with a
+    distributed lock, which fails for an in-memory file: the local scheduler is used (the
+    posterior is in memory; nothing is computed on the cluster)."""
+    scheduler = contextlib.nullcontext()
+    if "dask" in sys.modules:
+        import dask
+
+        scheduler = dask.config.set(scheduler="synchronous")
+    with scheduler:
+        return bytes(idata.to_netcdf(None, engine=ENGINE))
 
 
 def _metadata_digest(meta: dict) -> str:
