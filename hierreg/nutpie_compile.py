@@ -22,6 +22,16 @@ model's function, so a later process compiling the same model structure loads bo
 callbacks from disk. The record, ``with_data`` and everything else stay nutpie's. If
 nutpie's private functions or record layout are not the ones this module knows, nutpie's
 own callbacks are used.
+
+This is the one module that touches nutpie's and PyTensor's private API, so it guards it
+three ways: pyproject.toml bounds both packages to the minor versions it was written for;
+:func:`lean_callbacks_supported` checks the private functions' parameters; and every model
+compiled with the lean callbacks is checked before it is used (:func:`_agrees_with_model`):
+the callbacks' log density, gradient and expanded values must equal the model's own PyTensor
+functions at a few points, else the model is compiled again with nutpie's own callbacks and a
+:class:`LeanCallbackWarning` says so. The replacements are installed once, and act only in a
+thread that is inside :func:`compile_numba`: any other thread compiling with nutpie or numba
+at the same time gets their stock behaviour.
 """
 
 from __future__ import annotations
@@ -30,19 +40,40 @@ import functools
 import hashlib
 import inspect
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["compile_numba", "lean_callbacks_supported"]
+__all__ = ["LeanCallbackWarning", "compile_numba", "lean_callbacks_supported"]
 
 # bump when the generated source changes meaning without changing its text
 _SOURCE_VERSION = "hierreg-nutpie-callbacks-4"
 _WORD = 8  # bytes of every field of nutpie's record (uintp pointers, sizes, uint shapes)
-_patch_lock = threading.Lock()
-# the generated callbacks registered with a disk-cache key (numba.cfunc gets cache=True)
-_cacheable: set[int] = set()
+_install_lock = threading.Lock()
+_installed = False
+# per thread: whether it is inside compile_numba, and the ids of the generated callbacks it
+# registered with a disk-cache key (numba.cfunc gives those cache=True)
+_local = threading.local()
+# set when a lean model disagreed with its own functions: the rest of the process uses
+# nutpie's callbacks
+_lean_disabled = False
+# the self-check's tolerance: the lean and stock callbacks differ in the last bits (LLVM
+# optimises the callback together with the fast-math model code), by ~1e-12 relative
+_SELF_CHECK_RTOL = 1e-8
+
+
+class LeanCallbackWarning(RuntimeWarning):
+    """hierreg's lean nutpie callbacks disagreed with the model; nutpie's own are used."""
+
+
+def _thread_state():
+    if not hasattr(_local, "active"):
+        _local.active = False
+        _local.cacheable = set()
+    return _local
+
 
 # nutpie's private functions replaced during compile_numba, with the parameters they take
 _HOOKS = {
@@ -134,7 +165,7 @@ def _register(source: str, name: str, inner) -> Callable:
     env["as_pointer"] = address_as_void_pointer
     function = compile_numba_function_src(source, name, env, cache_key=key)
     if key is not None:
-        _cacheable.add(id(function))
+        _thread_state().cacheable.add(id(function))
     return function
 
 
@@ -226,18 +257,49 @@ def _signature(result: str, args: Sequence[str]):
     return numba_type(result)(*[numba_type(a) for a in args])
 
 
-def _caching_cfunc(stock: Callable) -> Callable:
-    """``numba.cfunc`` that caches the callbacks registered by :func:`_register` on disk."""
+def _install_hooks() -> None:
+    """Replace nutpie's two private callback factories and ``numba.cfunc``, once per process,
+    by functions that act only in a thread inside :func:`compile_numba` and otherwise call
+    the originals unchanged."""
+    global _installed
+    import numba
+    import nutpie.compile_pymc as ncp
 
-    @functools.wraps(stock)
-    def cfunc(sig, **kwargs):
-        def apply(pyfunc):
-            options = {**kwargs, "cache": True} if id(pyfunc) in _cacheable else kwargs
-            return stock(sig, **options)(pyfunc)
+    with _install_lock:
+        if _installed:
+            return
+        stock_logp = ncp._make_c_logp_func
+        stock_expand = ncp._make_c_expand_func
+        stock_cfunc = numba.cfunc
 
-        return apply
+        @functools.wraps(stock_logp)
+        def logp_hook(*args, **kwargs):
+            if not _thread_state().active:
+                return stock_logp(*args, **kwargs)
+            return make_c_logp_func(*args, fallback=stock_logp, **kwargs)
 
-    return cfunc
+        @functools.wraps(stock_expand)
+        def expand_hook(*args, **kwargs):
+            if not _thread_state().active:
+                return stock_expand(*args, **kwargs)
+            return make_c_expand_func(*args, fallback=stock_expand, **kwargs)
+
+        @functools.wraps(stock_cfunc)
+        def cfunc_hook(*args, **kwargs):
+            state = _thread_state()
+            if not state.active:
+                return stock_cfunc(*args, **kwargs)
+
+            def apply(pyfunc):
+                cache = {"cache": True} if id(pyfunc) in state.cacheable else {}
+                return stock_cfunc(*args, **{**kwargs, **cache})(pyfunc)
+
+            return apply
+
+        ncp._make_c_logp_func = logp_hook
+        ncp._make_c_expand_func = expand_hook
+        numba.cfunc = cfunc_hook
+        _installed = True
 
 
 def lean_callbacks_supported() -> bool:
@@ -267,31 +329,85 @@ def compile_numba(model, lean: bool = True):
     """``nutpie.compile_pymc_model(model, backend="numba")``, with the lean, disk-cached
     callbacks when ``lean`` and the installed nutpie supports them (else nutpie's own).
 
+    A model compiled with the lean callbacks is checked against its own PyTensor functions
+    (:func:`_agrees_with_model`); if they disagree, it is compiled again with nutpie's
+    callbacks, with a :class:`LeanCallbackWarning`.
+
     Returns
     -------
     nutpie's compiled model (``CompiledPyMCModel``).
     """
+    global _lean_disabled
     import nutpie
 
-    if not (lean and lean_callbacks_supported()):
+    if not (lean and not _lean_disabled and lean_callbacks_supported()):
         return nutpie.compile_pymc_model(model, backend="numba")
-    import numba
-    import nutpie.compile_pymc as ncp
+    _install_hooks()
+    state = _thread_state()
+    state.active = True
+    try:
+        compiled = nutpie.compile_pymc_model(model, backend="numba")
+    finally:
+        state.active = False
+        state.cacheable.clear()
+    problem = _agrees_with_model(compiled)
+    if problem is None:
+        return compiled
+    _lean_disabled = True
+    warnings.warn(
+        f"hierreg's compiled nutpie callbacks disagree with the model ({problem}); nutpie's "
+        "own callbacks are used for the rest of this process (slower to compile). Please "
+        "report this with your nutpie and pytensor versions.",
+        LeanCallbackWarning,
+        stacklevel=3,
+    )
+    return nutpie.compile_pymc_model(model, backend="numba")
 
-    with _patch_lock:
-        stock = {name: getattr(ncp, name) for name in _HOOKS}
-        stock_cfunc = numba.cfunc
-        ncp._make_c_logp_func = functools.partial(
-            make_c_logp_func, fallback=stock["_make_c_logp_func"]
-        )
-        ncp._make_c_expand_func = functools.partial(
-            make_c_expand_func, fallback=stock["_make_c_expand_func"]
-        )
-        numba.cfunc = _caching_cfunc(stock_cfunc)
+
+def _agrees_with_model(compiled, n_points: int = 3) -> str | None:
+    """None if the compiled callbacks give the log density, its gradient and the expanded
+    values of the model's own PyTensor functions at ``n_points`` points; else what differs.
+
+    Catches what the version bounds cannot: a record layout, an argument order or a status
+    code that changed under the same signatures.
+    """
+    import ctypes
+
+    n_dim, n_expanded = compiled.n_dim, compiled.n_expanded
+    double_p = ctypes.POINTER(ctypes.c_double)
+    user_data = ctypes.c_void_p(compiled.user_data.ctypes.data)
+    logp_c = compiled.compiled_logp_func.ctypes
+    expand_c = compiled.compiled_expand_func.ctypes
+    rng = np.random.default_rng(20261202)
+    for i in range(n_points):
+        x = np.zeros(n_dim) if i == 0 else rng.normal(0.0, 0.5, n_dim)
+        grad, logp, expanded = np.zeros(n_dim), np.zeros(1), np.zeros(n_expanded)
         try:
-            return nutpie.compile_pymc_model(model, backend="numba")
-        finally:
-            numba.cfunc = stock_cfunc
-            for name, function in stock.items():
-                setattr(ncp, name, function)
-            _cacheable.clear()
+            status = logp_c(
+                n_dim, x.ctypes.data_as(double_p), grad.ctypes.data_as(double_p),
+                logp.ctypes.data_as(double_p), user_data,
+            )  # fmt: skip
+            expand_status = expand_c(
+                n_dim, n_expanded, x.ctypes.data_as(double_p),
+                expanded.ctypes.data_as(double_p), user_data,
+            )  # fmt: skip
+            want_logp, want_grad = (np.asarray(v, dtype=float) for v in compiled.logp_func(x))
+            want_expanded = np.concatenate(
+                [np.asarray(v, dtype=float).ravel() for v in compiled.expand_func(x)]
+            )
+        except Exception as err:  # the model's own functions failed: nothing to compare
+            return f"evaluating at a test point raised {type(err).__name__}: {err}"
+        finite = np.isfinite(want_logp) and np.isfinite(want_grad).all()
+        if finite and status != 0:
+            return f"log-density status {status} at a point where the model is finite"
+        if expand_status != 0:
+            return f"expand status {expand_status}"
+        if finite and not np.allclose(logp[0], want_logp, rtol=_SELF_CHECK_RTOL, atol=0):
+            return f"log density {logp[0]!r} vs the model's {float(want_logp)!r}"
+        if finite and not np.allclose(grad, want_grad, rtol=_SELF_CHECK_RTOL, atol=1e-12):
+            return "gradient differs"
+        if want_expanded.shape != expanded.shape or not np.allclose(
+            expanded, want_expanded, rtol=_SELF_CHECK_RTOL, atol=1e-12, equal_nan=True
+        ):
+            return "expanded values differ"
+    return None

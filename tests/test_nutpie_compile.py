@@ -187,3 +187,66 @@ def test_a_later_process_loads_both_callbacks_from_the_disk_cache():
     there = np.asarray(second["draws"])
     sd = here.std(axis=(0, 1))
     assert np.all(np.abs(here.mean(axis=(0, 1)) - there.mean(axis=(0, 1))) < 0.5 * sd)
+
+
+def test_every_lean_model_passes_the_self_check():
+    from hierreg.nutpie_compile import _agrees_with_model
+
+    compiled = compile_numba(_model())
+    assert _agrees_with_model(compiled) is None
+
+
+def test_a_wrong_record_layout_is_caught_and_nutpie_own_callbacks_used(monkeypatch):
+    """What the version bound cannot catch: a layout that changed under the same signature.
+    Here the containers' data pointers are read from each other's slots."""
+    import hierreg.nutpie_compile as nc
+
+    real_layout = nc._layout
+
+    def shuffled(shared_data, keys, record_dtype):
+        layout = real_layout(shared_data, keys, record_dtype)
+        if layout is None or len(layout) < 2:
+            return layout
+        (p0, s0), (p1, s1), *rest = layout
+        return [(p1, s0), (p0, s1), *rest]  # a float matrix read as the int index, etc.
+
+    monkeypatch.setattr(nc, "_layout", shuffled)
+    monkeypatch.setattr(nc, "_lean_disabled", False)
+    model = _model()
+    with pytest.warns(nc.LeanCallbackWarning, match="disagree with the model"):
+        compiled = nc.compile_numba(model)
+    assert nc._lean_disabled  # the rest of the process uses nutpie's callbacks
+    x = np.random.default_rng(3).normal(size=compiled.n_dim)
+    status, logp, grad = _logp(compiled, x)
+    want_logp, want_grad = compiled.logp_func(x)
+    assert status == 0 and logp == pytest.approx(float(want_logp), rel=1e-10)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-10)
+
+
+def test_other_threads_get_stock_nutpie_and_numba_while_hierreg_compiles():
+    """The replacements act only in the compiling thread: elsewhere numba.cfunc caches
+    nothing it was not asked to, and nutpie's factories are nutpie's."""
+    import threading
+
+    import numba
+
+    import hierreg.nutpie_compile as nc
+
+    compile_numba(_model())  # installs the hooks
+    seen = {}
+
+    def elsewhere():
+        seen["active"] = nc._thread_state().active
+        cf = numba.cfunc("float64(float64)")(lambda v: 2.0 * v)
+        seen["cache"] = type(cf._cache).__name__
+        seen["value"] = cf.ctypes(2.0)
+
+    state = nc._thread_state()
+    state.active = True  # as inside compile_numba
+    try:
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+    finally:
+        state.active = False
+    assert seen == {"active": False, "cache": "NullCache", "value": 4.0}
