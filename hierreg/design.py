@@ -37,6 +37,7 @@ __all__ = [
     "formula_spec_from_columns",
     "normalize_formula",
     "safe_formula_environment",
+    "term_columns",
 ]
 
 INTERCEPT = "Intercept"
@@ -312,6 +313,12 @@ def check_constant_within_groups(X: Any, columns: Sequence[str], group: Hashable
                 f"{group!r} (values {list(values)}); a group predictor must be constant "
                 "within each group"
             )
+
+
+def term_columns(name: str, terms: Sequence[str]) -> list[str]:
+    """The design columns a term name stands for: itself, or every column of a formula term
+    such as ``"C(x)"`` (``"C(x)[b]"``, ``"C(x)[c]"``); empty if none."""
+    return [t for t in terms if t == name or t.startswith(f"{name}[")]
 
 
 def normalize_formula(formula: str) -> tuple[str | None, str]:

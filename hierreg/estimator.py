@@ -27,6 +27,7 @@ from hierreg.design import (
     check_constant_within_groups,
     factor_columns,
     normalize_formula,
+    term_columns,
 )
 from hierreg.distributed import (
     is_dask_collection,
@@ -1110,7 +1111,7 @@ def _resolve_varying(
         raise ValueError("varying is empty: name at least one term, or use pooling='complete'")
     chosen = set()
     for name in varying:
-        matches = [t for t in terms if t == name or t.startswith(f"{name}[")]
+        matches = term_columns(name, terms)
         if not matches:
             raise ValueError(f"varying term {name!r} is not a model term; terms are {terms}")
         chosen.update(matches)

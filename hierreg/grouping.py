@@ -25,7 +25,7 @@ from typing import Any
 
 import formulae
 
-from hierreg.design import INTERCEPT
+from hierreg.design import INTERCEPT, term_columns
 
 __all__ = ["Grouping", "resolve_grouping", "split_group_terms"]
 
@@ -56,7 +56,7 @@ class Grouping:
             return
         for factor, names in zip(self.factors, self.varying, strict=True):
             for name in names:
-                if not any(t == name or t.startswith(f"{name}[") for t in terms):
+                if not term_columns(name, terms):
                     example = "1" if name == INTERCEPT else name
                     raise ValueError(
                         f"the formula varies {name!r} by {factor!r}, but {name!r} is not in "

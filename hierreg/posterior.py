@@ -103,7 +103,7 @@ def finalize_posterior(
         terms = np.array(standardization.terms, dtype=object)
         posterior = _unflatten_group_terms(posterior, structure, group_dim, groups, terms)
         for (fdim, levels), fs in zip(factors, structure.factors, strict=True):
-            posterior = _factor_effects(
+            posterior = _restore_factor_effects(
                 posterior, structure, fs, fdim, levels, standardization, term_sd_scale
             )
         if structure.covariance == "full":
@@ -166,7 +166,7 @@ def _correlated_effects(
     return out
 
 
-def _factor_effects(
+def _restore_factor_effects(
     posterior: xr.Dataset,
     structure: ModelStructure,
     fs: FactorStructure,
