@@ -267,13 +267,10 @@ def load_estimator(cls: type, path: str | os.PathLike) -> HierarchicalLinearRegr
 
 def _read_meta(path: Path) -> dict:
     file = path / META_FILE
-    if not file.is_file():
-        raise FileNotFoundError(f"no saved hierreg model at {path} ({META_FILE} not found)")
-    size = file.stat().st_size
-    if size > MAX_META_BYTES:
-        raise ValueError(f"{file} is {size} bytes, more than a saved model's metadata can be")
+    missing = f"no saved hierreg model at {path} ({META_FILE} not found)"
+    data = _read_bytes(file, MAX_META_BYTES, missing)
     try:
-        meta = json.loads(file.read_bytes().decode("utf-8"))
+        meta = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise ValueError(f"{file} is not valid JSON (truncated or corrupted?): {err}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -295,6 +292,18 @@ def _read_meta(path: Path) -> dict:
             "re-save the model from the fitted estimator"
         )
     return meta
+
+
+def _read_bytes(file: Path, limit: int, missing: str) -> bytes:
+    """The content of ``file``, refused unread past ``limit`` bytes."""
+    if not file.is_file():
+        raise FileNotFoundError(missing)
+    with file.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        data = handle.read(min(size, limit) + 1)  # +1: a file that grew since is seen
+    if len(data) > limit:
+        raise ValueError(f"{file} is larger than hierreg reads from a saved model ({limit} bytes)")
+    return data
 
 
 def _netcdf_bytes(idata: xr.DataTree) -> bytes:
@@ -319,12 +328,8 @@ def _metadata_digest(meta: dict) -> str:
 
 def _read_posterior(path: Path, meta: dict) -> xr.DataTree:
     file = path / POSTERIOR_FILE
-    if not file.is_file():
-        raise FileNotFoundError(f"{file} is missing: the saved model is incomplete")
-    size = file.stat().st_size
-    if size > MAX_POSTERIOR_BYTES:
-        raise ValueError(f"{file} is {size} bytes, more than hierreg reads ({MAX_POSTERIOR_BYTES})")
-    data = file.read_bytes()  # checked and parsed from this one copy
+    missing = f"{file} is missing: the saved model is incomplete"
+    data = _read_bytes(file, MAX_POSTERIOR_BYTES, missing)  # checked and parsed from this copy
     expected = (
         meta["posterior_sha256"] if "posterior_sha256" in meta else meta["integrity"]["posterior"]
     )

@@ -213,9 +213,10 @@ def test_load_refuses_json_that_is_not_a_model(copy, content, match):
         _load(copy)
 
 
-def test_load_refuses_an_oversized_metadata_file_unread(copy, monkeypatch):
-    monkeypatch.setattr(persistence, "MAX_META_BYTES", 100)
-    with pytest.raises(ValueError, match="more than a saved model's metadata can be"):
+@pytest.mark.parametrize("limit", ["MAX_META_BYTES", "MAX_POSTERIOR_BYTES"])
+def test_load_refuses_an_oversized_file_unread(copy, monkeypatch, limit):
+    monkeypatch.setattr(persistence, limit, 100)
+    with pytest.raises(ValueError, match="larger than hierreg reads from a saved model"):
         _load(copy)
 
 
