@@ -47,6 +47,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from hierreg.parameters import choices
+
     parser = _Parser(prog="hierreg", description="Bayesian hierarchical linear regression.")
     sub = parser.add_subparsers(dest="command", required=True)
     radon = sub.add_parser(
@@ -66,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         help="grouping column (omit: complete pooling; repeat for crossed factors, "
         "'state:county' for nesting; or write '(1 | g)' terms in the formula)",
     )
-    fit.add_argument("--pooling", choices=["complete", "none", "partial"], default="partial")
+    fit.add_argument("--pooling", choices=choices("pooling"), default="partial")
     _add_sampler_arguments(fit)
     fit.add_argument("--out", type=Path, required=True, help="folder to save the model in")
 

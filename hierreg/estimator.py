@@ -39,7 +39,6 @@ from hierreg.distributed import (
 from hierreg.grouping import Grouping, resolve_grouping
 from hierreg.inference import (
     HIERARCHICAL_DOUBLINGS,
-    SAMPLERS,
     SamplerSettings,
     check_sampler_available,
     convergence_diagnostics,
@@ -49,11 +48,7 @@ from hierreg.inference import (
 )
 from hierreg.model import (
     CORR_DIMS,
-    COVARIANCES,
-    LIKELIHOODS,
     NU_PRIOR,
-    PARAMETRIZATIONS,
-    POOLING_MODES,
     FactorStructure,
     ModelStructure,
     build_model,
@@ -63,6 +58,7 @@ from hierreg.model import (
     group_dim,
     model_data,
 )
+from hierreg.parameters import check_choice
 from hierreg.persistence import load_estimator, save_estimator, training_columns
 from hierreg.posterior import (
     add_log_likelihood,
@@ -87,14 +83,13 @@ from hierreg.priors import (
     with_user_priors,
 )
 from hierreg.standardize import Standardization
-from hierreg.sufficient import LIKELIHOOD_MODES, SufficientStatistics, choose_likelihood_mode
+from hierreg.sufficient import SufficientStatistics, choose_likelihood_mode
 
 __all__ = ["HierarchicalLinearRegression"]
 
 # store_log_likelihood="auto" stores it up to this many (draw, row) values (800 MB).
 LOG_LIKELIHOOD_AUTO_MAX = 100_000_000
 
-NEW_GROUPS = ("population", "mean", "error")
 _RESERVED_SAMPLE_KWARGS = {
     "draws",
     "tune",
@@ -407,10 +402,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             raise TypeError(
                 f"store_log_likelihood must be True, False or 'auto', got {store_loglik!r}"
             )
-        likelihood_mode = self._check_choice(
-            "likelihood_mode", self.likelihood_mode, LIKELIHOOD_MODES
-        )
-        likelihood = self._check_choice("likelihood", self.likelihood, LIKELIHOODS)
+        likelihood_mode = check_choice("likelihood_mode", self.likelihood_mode)
+        likelihood = check_choice("likelihood", self.likelihood)
         if likelihood != "normal":
             if likelihood_mode == "sufficient":
                 raise ValueError(
@@ -418,8 +411,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                     "likelihood has no sufficient statistics); use 'rows' or 'auto'"
                 )
             likelihood_mode = "rows"
-        pooling = self._check_choice("pooling", self.pooling, POOLING_MODES)
-        self._check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
+        pooling = check_choice("pooling", self.pooling)
+        check_choice("parametrization", self.parametrization)
         if not isinstance(self.group_noise, bool | np.bool_):
             raise TypeError(f"group_noise must be True or False, got {self.group_noise!r}")
         grouping = resolve_grouping(self.formula, self.group, self.varying)
@@ -485,7 +478,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                     f"pooling='partial' needs at least 2 groups in factor {factor.name!r}, got "
                     f"{len(factor.levels)}"
                 )
-        covariance = self._check_choice("covariance", self.covariance, COVARIANCES)
+        covariance = check_choice("covariance", self.covariance)
         grouping.check_terms(design.spec.terms)
         primary_varying = grouping.varying[0] if grouping.varying else self.varying
         varying = _resolve_varying(primary_varying, design.spec, pooling, predictors)
@@ -866,7 +859,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         return chunks, design.X.shape[0], len(draw_index)
 
     def _new_groups(self) -> str:
-        return self._check_choice("new_groups", self.new_groups, NEW_GROUPS)
+        return check_choice("new_groups", self.new_groups)
 
     @staticmethod
     def _group_index(design: Design) -> np.ndarray:
@@ -898,7 +891,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                 raise TypeError(f"target_accept must be a float in (0, 1) or None, got {ta!r}")
             if not 0 < ta < 1:
                 raise ValueError(f"target_accept must be in (0, 1), got {ta!r}")
-        sampler = self._check_choice("sampler", self.sampler, SAMPLERS)
+        sampler = check_choice("sampler", self.sampler)
         check_sampler_available(sampler)
         kwargs = self.sample_kwargs
         if kwargs is not None:
@@ -919,13 +912,6 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             progressbar=bool(self.progressbar),
             sample_kwargs=dict(kwargs) if kwargs else None,
         )
-
-    @staticmethod
-    def _check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
-        if value not in allowed:
-            options = ", ".join(repr(a) for a in allowed)
-            raise ValueError(f"{name}={value!r} is not one of {options}")
-        return value
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

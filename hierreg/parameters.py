@@ -1,9 +1,11 @@
-"""The estimator's parameters: one table of what each may hold, as read from a file.
+"""The estimator's parameters: one table of what each may hold.
 
 :data:`PARAMETER_SCHEMA` maps every ``__init__`` parameter of
 :class:`hierreg.HierarchicalLinearRegression` to the schema (:mod:`hierreg.schema`) of its
-JSON form; loading a saved model checks the saved parameters against it field by field, so a
-tampered or damaged file is refused with the parameter's name before anything is built.
+JSON form. Loading a saved model checks the saved parameters against it field by field, so a
+tampered or damaged file is refused with the parameter's name before anything is built; the
+estimator (:func:`check_choice`) and the CLI (:func:`choices`) read the allowed values of
+the choice parameters from it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from hierreg.model import COVARIANCES, LIKELIHOODS, PARAMETRIZATIONS, POOLING_MO
 from hierreg.schema import AnyOf, Check, Choice, Fields, ListOf, MapOf, Optional
 from hierreg.sufficient import LIKELIHOOD_MODES
 
-__all__ = ["NEW_GROUPS", "PARAMETER_SCHEMA", "PRIOR_SCHEMA", "LABEL"]
+__all__ = ["LABEL", "NEW_GROUPS", "PARAMETER_SCHEMA", "PRIOR_SCHEMA", "check_choice", "choices"]
 
 NEW_GROUPS = ("population", "mean", "error")
 
@@ -51,3 +53,21 @@ PARAMETER_SCHEMA = {
     "likelihood": Choice(LIKELIHOODS),
     "covariance": Choice(COVARIANCES),
 }
+
+
+def choices(name: str) -> tuple[str, ...]:
+    """The allowed values of the choice parameter ``name``."""
+    schema = PARAMETER_SCHEMA[name]
+    if not isinstance(schema, Choice):
+        raise KeyError(f"parameter {name!r} is not a choice")
+    return schema.options
+
+
+def check_choice(name: str, value: object) -> str:
+    """``value`` if it is one of the allowed values of ``name``, else ``ValueError``:
+    ``"pooling='parital' is not one of 'complete', 'none', 'partial'"``."""
+    allowed = choices(name)
+    if not isinstance(value, str) or value not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise ValueError(f"{name}={value!r} is not one of {options}")
+    return value
