@@ -36,6 +36,7 @@ from hierreg.distributed import (
     standardized_statistics,
     statistics_from_dask,
 )
+from hierreg.families import family
 from hierreg.grouping import Grouping, resolve_grouping
 from hierreg.inference import (
     HIERARCHICAL_DOUBLINGS,
@@ -48,7 +49,6 @@ from hierreg.inference import (
 )
 from hierreg.model import (
     CORR_DIMS,
-    NU_PRIOR,
     FactorStructure,
     ModelStructure,
     build_model,
@@ -76,7 +76,6 @@ from hierreg.predict import (
     predictive_draws,
 )
 from hierreg.priors import (
-    Prior,
     check_user_priors,
     default_priors,
     default_priors_from_moments,
@@ -404,7 +403,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             )
         likelihood_mode = check_choice("likelihood_mode", self.likelihood_mode)
         likelihood = check_choice("likelihood", self.likelihood)
-        if likelihood != "normal":
+        if not family(likelihood).sufficient_statistics:
             if likelihood_mode == "sufficient":
                 raise ValueError(
                     f"likelihood_mode='sufficient' needs likelihood='normal' (a {likelihood} "
@@ -645,8 +644,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             pd.Series(sigma, index=coef.index, name="sigma") if sigma.ndim else float(sigma)
         )
         self.priors_ = priors.as_dict()
-        if structure.likelihood == "student_t":
-            self.priors_["nu"] = Prior("Gamma", **NU_PRIOR)
+        self.priors_.update(family(structure.likelihood).priors)
         self.diagnostics_ = diagnostics
         self.n_features_in_ = spec.n_columns
         names = _string_columns(X)
@@ -980,7 +978,7 @@ def _check_dask_fit(est, y, store_loglik, likelihood, likelihood_mode, predictor
         raise ValueError(
             "fitting from a Dask DataFrame takes the response from the formula; pass y=None"
         )
-    if likelihood != "normal" or likelihood_mode == "rows":
+    if not family(likelihood).sufficient_statistics or likelihood_mode == "rows":
         raise ValueError(
             "a Dask DataFrame is fitted through sufficient statistics: it needs "
             "likelihood='normal' and likelihood_mode 'auto' or 'sufficient'"

@@ -43,6 +43,7 @@ import pytensor.tensor as pt
 
 from hierreg.centring import centring_mask
 from hierreg.design import Design
+from hierreg.families import LIKELIHOODS, family
 from hierreg.priors import DefaultPriors
 from hierreg.sufficient import SufficientStatistics
 
@@ -63,15 +64,11 @@ __all__ = [
 ]
 
 POOLING_MODES = ("complete", "none", "partial")
-LIKELIHOODS = ("normal", "student_t")
 COVARIANCES = ("diagonal", "full")
 # LKJ shape of the correlation of varying effects (covariance="full"): 2 mildly favours
 # small correlations (as rstanarm's and brms's defaults do for 2+ effects).
 LKJ_ETA = 2.0
 CORR_DIMS = ("corr_term", "corr_term_2")
-# Prior of the Student-t degrees of freedom: Gamma(2, 0.1) (Juarez & Steel 2010; the Stan
-# prior-choice recommendation): mean 20, 5% quantile 3.6, little mass below 2.
-NU_PRIOR = {"alpha": 2.0, "beta": 0.1}
 # what the estimator accepts; "auto" becomes "mixed" (a centring choice per group and term,
 # see hierreg.centring) or, with a full covariance, "noncentered"
 PARAMETRIZATIONS = ("auto", "noncentered", "centered")
@@ -210,8 +207,10 @@ def build_model(
     var_dim, com_dim = term_dims(structure)
     gdim = group_dim(design)
     sufficient = structure.likelihood_mode == "sufficient"
-    if sufficient and structure.likelihood != "normal":
-        raise ValueError("the sufficient-statistics likelihood exists for likelihood='normal' only")
+    if sufficient and not family(structure.likelihood).sufficient_statistics:
+        raise ValueError(
+            f"likelihood={structure.likelihood!r} has no sufficient-statistics likelihood"
+        )
     n_groups = 1 if structure.pooling == "complete" else len(spec.groups)
     slots = n_groups if n_slots is None or structure.pooling == "complete" else n_slots
     if slots < n_groups:
@@ -291,12 +290,7 @@ def build_model(
                     column = 1.0 if ones[k] else _design_column(data, ones, k)
                     eta = eta + column * effect[g_h]
             sigma_obs = sigma[g] if structure.group_noise else sigma
-            y = data["data_y"]
-            if structure.likelihood == "student_t":
-                nu = pm.Gamma("nu", **NU_PRIOR)
-                pm.StudentT("y", nu=nu, mu=eta, sigma=sigma_obs, observed=y)
-            else:
-                pm.Normal("y", mu=eta, sigma=sigma_obs, observed=y)
+            family(structure.likelihood).observe(eta, sigma_obs, data["data_y"])
     return model
 
 

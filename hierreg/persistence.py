@@ -445,13 +445,14 @@ def _first_difference(a: list, b: list) -> str:
 
 def _check_draws(draws: Any, where: str) -> None:
     """Every array predictions read is finite, and the scales positive."""
-    for name in ("beta", "population", "tau", "sigma", "nu", "corr"):
-        values = getattr(draws, name, None)
+    arrays = {name: getattr(draws, name) for name in ("beta", "population", "tau", "sigma")}
+    arrays.update(corr=draws.corr, **draws.noise_params)
+    for name, values in arrays.items():
         if values is None:
             continue
         if not np.isfinite(values).all():
             raise ValueError(f"{where}: the posterior draws of {name!r} are not all finite")
-        if name in ("tau", "sigma", "nu") and (values < 0).any():
+        if name not in ("beta", "population", "corr") and (values < 0).any():
             raise ValueError(f"{where}: the posterior draws of {name!r} are not all >= 0")
     for factor in getattr(draws, "factors", ()) or ():
         for name in ("effect", "tau"):

@@ -15,14 +15,14 @@ Rows of groups unseen at fit (``group_index == -1``) use the population distribu
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import xarray as xr
-from scipy.special import gammaln
 
+from hierreg.families import Family, family
 from hierreg.model import CORR_DIMS, ModelStructure, factor_term_dim
 
 __all__ = [
@@ -102,8 +102,10 @@ class PosteriorArrays:
         Between-group sd per term (0 for shared terms).
     sigma : ndarray of shape (n_draws,) or (n_draws, n_groups)
         Residual sd (the scale of the Student-t noise).
-    nu : ndarray of shape (n_draws,) or None
-        Degrees of freedom of Student-t noise; None for normal noise.
+    likelihood : str
+        The likelihood family's name (:mod:`hierreg.families`).
+    noise_params : dict of str to ndarray of shape (n_draws,)
+        The family's further parameters (Student-t: ``nu``).
     corr : ndarray of shape (n_draws, n_terms, n_terms) or None
         Correlation of a group's coefficients (``covariance="full"``; identity outside the
         varying terms); None: independent.
@@ -115,9 +117,14 @@ class PosteriorArrays:
     population: np.ndarray | None
     tau: np.ndarray | None
     sigma: np.ndarray
-    nu: np.ndarray | None = None
+    likelihood: str = "normal"
+    noise_params: Mapping[str, np.ndarray] = field(default_factory=dict)
     corr: np.ndarray | None = None
     factors: tuple[FactorDraws, ...] = ()
+
+    @property
+    def family(self) -> Family:
+        return family(self.likelihood)
 
     @classmethod
     def from_posterior(
@@ -144,15 +151,18 @@ class PosteriorArrays:
     @classmethod
     def _primary(cls, posterior, structure, gdim, flat):
         n_terms = len(structure.varying)
-        nu = flat("nu", []) if structure.likelihood == "student_t" else None
+        noise = {
+            "likelihood": structure.likelihood,
+            "noise_params": family(structure.likelihood).draws(posterior, flat),
+        }
         if structure.pooling == "complete":
             beta = flat("beta", ["term"])[:, None, :]
             sigma = flat("sigma", [])
-            return cls(beta=beta, population=beta[:, 0, :], tau=None, sigma=sigma, nu=nu)
+            return cls(beta=beta, population=beta[:, 0, :], tau=None, sigma=sigma, **noise)
         beta = flat("beta", [gdim, "term"])
         sigma = flat("sigma", [gdim] if structure.group_noise else [])
         if structure.pooling == "none":
-            return cls(beta=beta, population=None, tau=None, sigma=sigma, nu=nu)
+            return cls(beta=beta, population=None, tau=None, sigma=sigma, **noise)
         var_dim = "term" if not len(structure.common_index) else "varying_term"
         population = np.empty((beta.shape[0], n_terms))
         tau = np.zeros((beta.shape[0], n_terms))
@@ -165,7 +175,7 @@ class PosteriorArrays:
             corr = np.broadcast_to(np.eye(n_terms), (beta.shape[0], n_terms, n_terms)).copy()
             block = np.ix_(structure.varying_index, structure.varying_index)
             corr[:, block[0], block[1]] = flat("corr", list(CORR_DIMS))
-        return cls(beta=beta, population=population, tau=tau, sigma=sigma, nu=nu, corr=corr)
+        return cls(beta=beta, population=population, tau=tau, sigma=sigma, corr=corr, **noise)
 
     @property
     def n_draws(self) -> int:
@@ -214,9 +224,8 @@ def moments(post: PosteriorArrays, new_groups: str | None) -> Moments:
     mean, cov = _mean_cov(post.beta)
     n_groups = post.beta.shape[1]
     sigma2 = post.sigma**2
-    if post.nu is not None:  # Var(t_nu(0, sigma)) = sigma^2 nu / (nu - 2), infinite for nu <= 2
-        with np.errstate(divide="ignore"):
-            factor = np.where(post.nu > 2, post.nu / (post.nu - 2), np.inf)
+    factor = post.family.variance_factor(post.noise_params)
+    if factor is not None:
         sigma2 = sigma2 * (factor if sigma2.ndim == 1 else factor[:, None])
     noise_var = np.full(n_groups, sigma2.mean()) if sigma2.ndim == 1 else sigma2.mean(axis=0)
     new_mean = new_cov = new_noise = None
@@ -339,7 +348,7 @@ def predictive_draws(
         beta = np.concatenate([beta, fresh], axis=1)
     index = np.where(group_index < 0, post.beta.shape[1] - 1 - group_index, group_index)
     sigma = post.sigma[draw_index]
-    nu = None if post.nu is None else post.nu[draw_index][:, None]
+    params = {name: v[draw_index][:, None] for name, v in post.noise_params.items()}
     for rows in _chunks(np.arange(X.shape[0]), n_draws * X.shape[1]):
         g = index[rows]
         eta = np.einsum("ij,sij->si", X[rows], beta[:, g, :])
@@ -347,7 +356,7 @@ def predictive_draws(
             eta += np.einsum("ij,sij->si", X[rows], effect[:, level[rows], :])
         if include_noise:
             scale = sigma[:, None] if sigma.ndim == 1 else sigma[:, g]
-            noise = rng.standard_normal(eta.shape) if nu is None else rng.standard_t(nu, eta.shape)
+            noise = post.family.standard_noise(rng, eta.shape, params)
             eta = eta + scale * noise
         yield rows, eta
 
@@ -365,8 +374,8 @@ def log_likelihood(
     post: PosteriorArrays,
     factor_index: Sequence[np.ndarray] = (),
 ) -> np.ndarray:
-    """Pointwise log-likelihood (Normal, or Student-t when ``post.nu`` is set), shape
-    (n_draws, n_rows), computed in row chunks, in threads (NumPy releases the GIL).
+    """Pointwise log-likelihood (of ``post``'s likelihood family), shape (n_draws, n_rows),
+    computed in row chunks, in threads (NumPy releases the GIL).
 
     Written into the result in place, one term at a time, through one small scratch buffer
     per thread reused by its chunks: no (draws, rows, terms) temporary and no per-operation
@@ -386,10 +395,9 @@ def log_likelihood(
     ]
     per_group_sigma = post.sigma.ndim > 1
     sigma = post.sigma if per_group_sigma else post.sigma[:, None]
-    log_norm = 0.5 * np.log(2 * np.pi)
-    nu = None if post.nu is None else post.nu[:, None]
-    if nu is not None:
-        t_norm = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
+    log_density = post.family.log_density_of_squares(
+        {name: v[:, None] for name, v in post.noise_params.items()}
+    )
 
     def fill(chunks: list[np.ndarray]) -> None:
         buffer = np.empty(min(LOGLIK_CHUNK_ELEMENTS, n_draws * X.shape[0]))
@@ -414,14 +422,7 @@ def log_likelihood(
                 scale = sigma
             resid /= scale
             np.square(resid, out=resid)
-            if nu is None:
-                resid *= -0.5
-                resid -= log_norm
-            else:  # log t_nu(r) = c(nu) - (nu + 1) / 2 log(1 + r^2 / nu)
-                resid /= nu
-                np.log1p(resid, out=resid)
-                resid *= -(nu + 1) / 2
-                resid += t_norm
+            log_density(resid)
             resid -= np.log(scale)
 
     chunks = list(_chunks(np.arange(X.shape[0]), n_draws, LOGLIK_CHUNK_ELEMENTS))

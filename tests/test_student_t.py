@@ -1,5 +1,7 @@
 """likelihood="student_t": robust regression with estimated degrees of freedom."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,7 +36,8 @@ def _posterior(nu, n_draws=3, n_groups=2, n_terms=2, seed=0):
         population=None,
         tau=None,
         sigma=rng.uniform(0.5, 2.0, size=n_draws),
-        nu=nu,
+        likelihood="student_t",
+        noise_params={"nu": nu},
     )
 
 
@@ -45,21 +48,24 @@ def test_pointwise_log_likelihood_is_scipy_t_logpdf():
     post = _posterior(nu=np.array([1.5, 4.0, 30.0]))
     got = log_likelihood(X, y, g, post)
     mean = np.einsum("ik,sik->si", X, post.beta[:, g, :])
-    want = stats.t.logpdf(y, df=post.nu[:, None], loc=mean, scale=post.sigma[:, None])
+    nu = post.noise_params["nu"][:, None]
+    want = stats.t.logpdf(y, df=nu, loc=mean, scale=post.sigma[:, None])
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_noise_variance_and_draws_follow_the_t_distribution():
     post = PosteriorArrays(
         beta=np.zeros((2, 1, 1)), population=None, tau=None, sigma=np.array([1.0, 2.0]),
-        nu=np.array([4.0, 6.0]),
+        likelihood="student_t", noise_params={"nu": np.array([4.0, 6.0])},
     )  # fmt: skip
     m = moments(post, None)
     assert m.noise_var[0] == pytest.approx((1.0 * 4 / 2 + 4.0 * 6 / 4) / 2)
     # a draw with nu <= 2 has infinite variance: the predictive sd says so
-    heavy = PosteriorArrays(post.beta, None, None, post.sigma, nu=np.array([1.5, 6.0]))
+    heavy = replace(post, noise_params={"nu": np.array([1.5, 6.0])})
     assert np.isinf(moments(heavy, None).noise_var[0])
-    one = PosteriorArrays(np.zeros((1, 1, 1)), None, None, np.ones(1), nu=np.array([3.0]))
+    one = PosteriorArrays(
+        np.zeros((1, 1, 1)), None, None, np.ones(1), "student_t", {"nu": np.array([3.0])}
+    )
     X, g = np.ones((200_000, 1)), np.zeros(200_000, dtype=int)
     chunks = predictive_draws(
         X, g, one, new_groups=None, include_noise=True, draw_index=np.arange(1),
@@ -94,7 +100,8 @@ def test_fit_predict_and_round_trip(simulated, tmp_path):
     mean = np.einsum(
         "ik,sik->si", est._encode(frame).X, post.beta[:, est._encode(frame).group_index]
     )
-    want = stats.t.logpdf(frame["y"].to_numpy(), post.nu[:, None], mean, post.sigma[:, None])
+    nu = post.noise_params["nu"][:, None]
+    want = stats.t.logpdf(frame["y"].to_numpy(), nu, mean, post.sigma[:, None])
     got = est.idata_["log_likelihood"]["y"].values.reshape(want.shape)
     np.testing.assert_allclose(got, want, rtol=1e-10)
     loaded = HierarchicalLinearRegression.load(est.save(tmp_path / "t"))
