@@ -147,14 +147,16 @@ def statistics_from_dask(ddf: Any, formula: str, group: Any) -> DistributedStati
     return DistributedStatistics(design, template, statistics, int(n_rows))
 
 
-def predict_dask(estimator: Any, ddf: Any, return_std: bool = False):
-    """``estimator.predict`` partition by partition: a Dask Series (and its sd)."""
+def predict_dask(fitted: Any, ddf: Any, new_groups: str, return_std: bool = False):
+    """Predictions of ``fitted`` (a :class:`hierreg.results.FittedModel`) partition by
+    partition: a Dask Series of means (and one of sds). The fitted model, not the estimator,
+    travels to the workers."""
 
     def predict_partition(frame: pd.DataFrame) -> pd.DataFrame:
         if len(frame) == 0:
             return pd.DataFrame({"mean": [], "std": []}, index=frame.index, dtype=float)
-        mean, sd = estimator.predict(frame, return_std=True)
-        return pd.DataFrame({"mean": mean, "std": sd}, index=frame.index)
+        mean, var = fitted.predict(frame, new_groups)
+        return pd.DataFrame({"mean": mean, "std": np.sqrt(var)}, index=frame.index)
 
     meta = pd.DataFrame({"mean": pd.Series(dtype=float), "std": pd.Series(dtype=float)})
     out = ddf.map_partitions(predict_partition, meta=meta)

@@ -48,12 +48,10 @@ from hierreg.inference import (
     warn_if_unconverged,
 )
 from hierreg.model import (
-    CORR_DIMS,
     FactorStructure,
     ModelStructure,
     build_model,
     factor_dims,
-    factor_term_dim,
     graph_key,
     group_dim,
     model_data,
@@ -67,13 +65,8 @@ from hierreg.posterior import (
     offsets_from_mixed,
 )
 from hierreg.predict import (
-    Moments,
     PosteriorArrays,
     log_likelihood,
-    moments,
-    predict_moments,
-    predict_moments_with_factors,
-    predictive_draws,
 )
 from hierreg.priors import (
     check_user_priors,
@@ -81,6 +74,7 @@ from hierreg.priors import (
     default_priors_from_moments,
     with_user_priors,
 )
+from hierreg.results import FittedModel
 from hierreg.standardize import Standardization
 from hierreg.sufficient import SufficientStatistics, choose_likelihood_mode
 
@@ -255,6 +249,10 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
+    fitted_ : hierreg.results.FittedModel
+        The fit apart from the estimator (encoding, structure, posterior, priors,
+        diagnostics): what predictions, :meth:`save` and Dask predictions read; the
+        attributes below are read from it.
     idata_ : xarray.DataTree
         Posterior, sample stats and observed data; coordinates carry the group labels (dim
         named after the group column) and term names (dim ``term``).
@@ -571,6 +569,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         warn_if_unconverged(diagnostics)
         self._set_fitted(X, design, structure, priors, idata, diagnostics)
         self.default_priors_ = defaults.as_dict()
+        self.fitted_.default_priors = self.default_priors_
         if dask_input:
             self.n_features_in_ = len(X.columns)
         return self
@@ -594,64 +593,55 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         return list(predictors)
 
     def _set_fitted(self, X, design, structure, priors, idata, diagnostics) -> None:
-        spec = design.spec
-        posterior = idata["posterior"].to_dataset()
-        means = posterior.mean(("chain", "draw"))
-        if structure.pooling == "complete":
-            coef = pd.DataFrame(
-                means["beta"].values[None, :],
-                index=pd.Index(["pooled"], name=spec.group_name),
-                columns=spec.terms,
-            )
-        else:
-            coef = pd.DataFrame(
-                means["beta"].values,
-                index=pd.Index(spec.groups, name=spec.group_name),
-                columns=spec.terms,
-            )
-        population = None
-        if structure.pooling == "partial":
-            values = np.empty(len(spec.terms))
-            values[structure.varying_index] = means["mu"].values
-            if len(structure.common_index):
-                values[structure.common_index] = means["beta_common"].values
-            population = pd.Series(values, index=spec.terms, name="population_coef")
-        sigma = means["sigma"].values
-        correlation = None
-        if structure.covariance == "full":
-            names = list(means["corr"][CORR_DIMS[0]].values)
-            correlation = pd.DataFrame(means["corr"].values, index=names, columns=names)
-        self.group_correlation_ = correlation
-        self.factor_dims_ = factor_dims(design) if structure.factors else []
-        self.group_effects_ = {
-            factor.name: pd.DataFrame(
-                means[f"effect_{fdim}"].values,
-                index=pd.Index(factor.levels, name=str(factor.name)),
-                columns=list(means[f"effect_{fdim}"][factor_term_dim(fdim)].values),
-            )
-            for factor, fdim in zip(spec.factors, self.factor_dims_, strict=True)
-        }
-        self.idata_ = idata
+        fitted = FittedModel(
+            spec=design.spec,
+            structure=structure,
+            idata=idata,
+            priors=priors,
+            diagnostics=diagnostics,
+        )
+        self._adopt(fitted, feature_names=_string_columns(X))
+
+    def _adopt(self, fitted: FittedModel, feature_names: np.ndarray | None) -> None:
+        """Set every fitted attribute from ``fitted`` (the end of ``fit``, and ``load``)."""
+        summaries = fitted.summaries()
+        spec, structure = fitted.spec, fitted.structure
+        self.fitted_ = fitted
+        self.group_correlation_ = summaries["group_correlation"]
+        self.factor_dims_ = fitted.factor_dims
+        self.group_effects_ = summaries["group_effects"]
+        self.idata_ = fitted.idata
         self.design_ = spec
         self.structure_ = structure
-        self.group_dim_ = group_dim(design)
+        self.group_dim_ = fitted.group_dim
         self.pooling_ = structure.pooling
         self.groups_ = spec.groups
         self.terms_ = list(spec.terms)
-        self.coef_ = coef
-        self.population_coef_ = population
-        self.sigma_ = (
-            pd.Series(sigma, index=coef.index, name="sigma") if sigma.ndim else float(sigma)
-        )
-        self.priors_ = priors.as_dict()
-        self.priors_.update(family(structure.likelihood).priors)
-        self.diagnostics_ = diagnostics
+        self.coef_ = summaries["coef"]
+        self.population_coef_ = summaries["population_coef"]
+        self.sigma_ = summaries["sigma"]
+        self.priors_ = summaries["priors"]
+        self.diagnostics_ = fitted.diagnostics
         self.n_features_in_ = spec.n_columns
-        names = _string_columns(X)
-        if names is not None:
-            self.feature_names_in_ = names
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+
+    @classmethod
+    def from_fitted(
+        cls,
+        params: Mapping[str, Any],
+        fitted: FittedModel,
+        feature_names: Sequence[str] | None = None,
+    ) -> HierarchicalLinearRegression:
+        """A fitted estimator with parameters ``params`` whose fit is ``fitted`` (how
+        :meth:`load` builds one; the parameters are not checked against the fit)."""
+        est = cls(**params)
+        names = None if feature_names is None else np.asarray(feature_names, dtype=object)
+        est._adopt(fitted, feature_names=names)
+        est.default_priors_ = dict(fitted.default_priors)
+        return est
 
     # --- persistence ---------------------------------------------------------------------
 
@@ -713,17 +703,9 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         """
         if is_dask_collection(X):
             check_is_fitted(self)
-            return predict_dask(self, X, return_std)
-        design = self._encode(X)
-        group_index = self._group_index(design)
-        if design.factor_index:
-            post = self._posterior_arrays()
-            mean, var = predict_moments_with_factors(
-                design.X, group_index, design.factor_index, post,
-                moments(post, self._new_groups()), self._new_groups(),
-            )  # fmt: skip
-        else:
-            mean, var = predict_moments(design.X, group_index, self._moments())
+            return predict_dask(self.fitted_, X, self._new_groups(), return_std)
+        self._check_features(X)
+        mean, var = self.fitted_.predict(X, self._new_groups())
         return (mean, np.sqrt(var)) if return_std else mean
 
     def predict_draws(
@@ -790,9 +772,9 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             y = X[response]
         return float(r2_score(y, self.predict(X), sample_weight=sample_weight))
 
-    def _encode(self, X: Any) -> Design:
+    def _check_features(self, X: Any) -> None:
+        """Fitted, and (array input) the number and names of the columns seen at fit."""
         check_is_fitted(self)
-        new_groups = self._new_groups()
         if self.formula is None:
             X = X if isinstance(X, pd.DataFrame) else as_2d_frame(X)
             validate_data(self, X, reset=False, skip_check_array=True)
@@ -801,78 +783,28 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                     f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                     f"{self.n_features_in_} features as input"
                 )
-        design = self.design_.transform(X)
-        for h, index in enumerate(design.factor_index):
-            if (index < 0).any():
-                self._check_unseen(self.design_.unseen_groups(X, h), self.design_.factors[h].name)
-        if design.group_index is not None and (design.group_index < 0).any():
-            unseen = self.design_.unseen_groups(X)
-            column = self.design_.group
-            if self.pooling_ == "none":
-                raise ValueError(
-                    f"group(s) {unseen[:10]} in column {column!r} were not seen at fit; "
-                    "pooling='none' has no population to predict them from"
-                )
-            if new_groups == "error":
-                raise ValueError(
-                    f"group(s) {unseen[:10]} in column {column!r} were not seen at fit "
-                    "(new_groups='error'); use new_groups='population' or 'mean' to predict them"
-                )
-            if self.structure_.group_noise:
-                raise ValueError(
-                    f"group(s) {unseen[:10]} in column {column!r} were not seen at fit, and "
-                    "group_noise=True gives them no residual sd to predict with"
-                )
-        return design
 
-    def _check_unseen(self, unseen: list, factor: Hashable) -> None:
-        """Unseen levels of a further grouping factor: predicted from its population."""
-        if self.pooling_ == "none":
-            raise ValueError(
-                f"level(s) {unseen[:10]} of grouping factor {factor!r} were not seen at fit; "
-                "pooling='none' has no population to predict them from"
-            )
-        if self._new_groups() == "error":
-            raise ValueError(
-                f"level(s) {unseen[:10]} of grouping factor {factor!r} were not seen at fit "
-                "(new_groups='error'); use new_groups='population' or 'mean' to predict them"
-            )
+    def _encode(self, X: Any) -> Design:
+        self._check_features(X)
+        return self.fitted_.encode(X, self._new_groups())
 
     def _draw_chunks(self, X, include_noise, n_draws, random_state):
         """(iterator of (rows, draws) chunks, number of rows, number of draws used)."""
-        design = self._encode(X)
-        post = self._posterior_arrays()
+        self._check_features(X)
         rng = np.random.default_rng(random_state)
-        draw_index = _draw_subset(post.n_draws, n_draws, rng)
-        chunks = predictive_draws(
-            design.X,
-            self._group_index(design),
-            post,
-            new_groups=self._new_groups(),
-            include_noise=include_noise,
-            draw_index=draw_index,
-            rng=rng,
-            factor_index=design.factor_index,
+        return self.fitted_.draw_chunks(
+            X,
+            self._new_groups(),
+            include_noise,
+            lambda total: _draw_subset(total, n_draws, rng),
+            rng,
         )
-        return chunks, design.X.shape[0], len(draw_index)
 
     def _new_groups(self) -> str:
         return check_choice("new_groups", self.new_groups)
 
-    @staticmethod
-    def _group_index(design: Design) -> np.ndarray:
-        if design.group_index is None:
-            return np.zeros(design.X.shape[0], dtype=np.int64)
-        return design.group_index
-
     def _posterior_arrays(self) -> PosteriorArrays:
-        posterior = self.idata_["posterior"].to_dataset()
-        return PosteriorArrays.from_posterior(
-            posterior, self.structure_, self.group_dim_, getattr(self, "factor_dims_", [])
-        )
-
-    def _moments(self) -> Moments:
-        return moments(self._posterior_arrays(), self._new_groups())
+        return self.fitted_.posterior_arrays()
 
     # --- parameter validation ------------------------------------------------------------
 

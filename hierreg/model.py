@@ -42,7 +42,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from hierreg.centring import centring_mask
-from hierreg.design import Design
+from hierreg.design import Design, DesignSpec
 from hierreg.families import LIKELIHOODS, family
 from hierreg.priors import DefaultPriors
 from hierreg.sufficient import SufficientStatistics
@@ -132,23 +132,27 @@ class ModelStructure:
         return np.flatnonzero(~np.array(self.varying, dtype=bool))
 
 
-def group_dim(design: Design) -> str:
+def group_dim(design: Design | DesignSpec) -> str:
     """Dimension name for groups: the group column's name unless it clashes with ours."""
-    name = design.spec.group_name
+    name = _spec(design).group_name
     return f"group_{name}" if name in RESERVED or name == "term" else name
 
 
-def factor_dims(design: Design) -> list[str]:
+def factor_dims(design: Design | DesignSpec) -> list[str]:
     """Dimension names of the grouping factors after the first (unique, not ours)."""
     taken = set(RESERVED) | {"term", group_dim(design)}
     names = []
-    for factor in design.spec.factors:
+    for factor in _spec(design).factors:
         name = str(factor.name)
         while name in taken:
             name = f"group_{name}"
         taken.add(name)
         names.append(name)
     return names
+
+
+def _spec(design: Design | DesignSpec) -> DesignSpec:
+    return design.spec if isinstance(design, Design) else design
 
 
 def factor_term_dim(fdim: str) -> str:

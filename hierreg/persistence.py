@@ -44,16 +44,24 @@ from sklearn.utils.validation import check_is_fitted
 from hierreg.atomic import check_replaceable, replace_folder, write_file
 from hierreg.design import (
     FACTOR_SEPARATOR,
-    Design,
     DesignSpec,
     GroupingFactor,
     as_2d_frame,
     formula_spec_from_columns,
 )
 from hierreg.formula_check import UnsafeFormulaError, check_formula_is_data
-from hierreg.model import COVARIANCES, LIKELIHOODS, POOLING_MODES, FactorStructure, ModelStructure
+from hierreg.model import (
+    COVARIANCES,
+    LIKELIHOODS,
+    POOLING_MODES,
+    FactorStructure,
+    ModelStructure,
+    factor_dims,
+    group_dim,
+)
 from hierreg.parameters import LABEL, PARAMETER_SCHEMA, PRIOR_SCHEMA
 from hierreg.priors import DefaultPriors, Prior
+from hierreg.results import FittedModel
 from hierreg.schema import AnyOf, Check, Choice, Fields, ListOf, MapOf, Optional, validate
 
 if TYPE_CHECKING:
@@ -177,17 +185,18 @@ def save_estimator(est: HierarchicalLinearRegression, path: str | os.PathLike) -
     empty, or hold an earlier saved model.
     """
     check_is_fitted(est)
-    spec = est.design_
+    fitted = est.fitted_
+    spec = fitted.spec
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "hierreg_version": _version(),
         "params": _json_params(est.get_params(deep=False)),
-        "design": _design_to_json(spec, est.idata_),
-        "structure": asdict(est.structure_),
-        "priors": _priors_to_json(est),
-        "default_priors": _priors_dict_to_json(est.default_priors_),
-        "diagnostics": {k: _plain(v) for k, v in est.diagnostics_.items()},
+        "design": _design_to_json(spec, fitted.idata),
+        "structure": asdict(fitted.structure),
+        "priors": _priors_to_json(fitted.priors),
+        "default_priors": _priors_dict_to_json(fitted.default_priors),
+        "diagnostics": {k: _plain(v) for k, v in fitted.diagnostics.items()},
         "n_features_in": int(est.n_features_in_),
         "feature_names_in": (
             [str(c) for c in est.feature_names_in_] if hasattr(est, "feature_names_in_") else None
@@ -200,10 +209,10 @@ def save_estimator(est: HierarchicalLinearRegression, path: str | os.PathLike) -
             raise ValueError(
                 f"formula {spec.formula!r} cannot be saved: {err}; pickle the estimator instead"
             ) from None
-        _check_recreated_encoding(spec, meta["design"], est.idata_)
+        _check_recreated_encoding(spec, meta["design"], fitted.idata)
     # serialised in memory: the netCDF library never writes to the target's disk, so a full
     # disk is an ordinary OSError from the plain write below
-    posterior = _netcdf_bytes(est.idata_)
+    posterior = _netcdf_bytes(fitted.idata)
     meta["integrity"] = {
         "algorithm": "sha256",
         "posterior": hashlib.sha256(posterior).hexdigest(),
@@ -230,7 +239,7 @@ def load_estimator(cls: type, path: str | os.PathLike) -> HierarchicalLinearRegr
         params = dict(meta["params"])
         if params.get("priors") is not None:
             params["priors"] = _priors_dict_from_json(params["priors"])
-        est = cls(**params)
+        cls(**params)  # the parameters are the estimator's
         default_priors = _priors_dict_from_json(meta["default_priors"])
         spec = _design_from_json(meta["design"], idata)
         saved = meta["structure"]
@@ -245,21 +254,23 @@ def load_estimator(cls: type, path: str | os.PathLike) -> HierarchicalLinearRegr
         raise ValueError(
             f"the model saved at {path} cannot be re-created ({type(err).__name__}: {err})"
         ) from None
-    design = Design(X=np.empty((0, len(spec.terms))), y=None, group_index=None, spec=spec)
-    _check_posterior_matches(idata, meta, design, structure, where=str(path))
+    fitted = FittedModel(spec, structure, idata, priors, default_priors, meta["diagnostics"])
+    _check_posterior_matches(idata, meta, spec, structure, where=str(path))
     try:
-        est._set_fitted(None, design, structure, priors, idata, meta["diagnostics"])
-        draws = est._posterior_arrays()
+        draws = fitted.posterior_arrays()
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise ValueError(
             f"{path / POSTERIOR_FILE} does not hold the posterior {path / META_FILE} describes "
             f"({type(err).__name__}: {err})"
         ) from None
     _check_draws(draws, where=str(path / POSTERIOR_FILE))
-    est.default_priors_ = default_priors
-    if meta["feature_names_in"] is not None:
-        est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-    return est
+    try:
+        return cls.from_fitted(params, fitted, feature_names=meta["feature_names_in"])
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise ValueError(
+            f"{path / POSTERIOR_FILE} does not hold the posterior {path / META_FILE} describes "
+            f"({type(err).__name__}: {err})"
+        ) from None
 
 
 # --- metadata ------------------------------------------------------------------------------
@@ -409,17 +420,14 @@ def _label_key(label: Any) -> tuple:
 
 
 def _check_posterior_matches(
-    idata: xr.DataTree, meta: dict, design: Design, structure: ModelStructure, where: str
+    idata: xr.DataTree, meta: dict, spec: DesignSpec, structure: ModelStructure, where: str
 ) -> None:
     """Coordinates of ``posterior.nc`` equal the labels of ``model.json``, in order."""
-    from hierreg.model import factor_dims, group_dim
-
     posterior = idata["posterior"].to_dataset()
-    spec = design.spec
     expected = {"term": list(spec.terms)}
     if structure.pooling != "complete":
-        expected[group_dim(design)] = meta["design"]["groups"]
-    for fdim, factor in zip(factor_dims(design), meta["design"]["factors"], strict=True):
+        expected[group_dim(spec)] = meta["design"]["groups"]
+    for fdim, factor in zip(factor_dims(spec), meta["design"]["factors"], strict=True):
         expected[fdim] = factor["levels"]
     for dim, labels in expected.items():
         if dim not in posterior.coords:
@@ -611,14 +619,13 @@ def _with_groups(frame: pd.DataFrame, spec: DesignSpec) -> pd.DataFrame:
     return frame.assign(**columns) if columns else frame
 
 
-def _priors_to_json(est: HierarchicalLinearRegression) -> dict[str, Any]:
-    priors, terms = est.priors_, list(est.terms_)
+def _priors_to_json(priors: DefaultPriors) -> dict[str, Any]:
     return {
-        "terms": terms,
-        "loc": [priors[t].params["mu"] for t in terms],
-        "scale": [priors[t].params["sigma"] for t in terms],
-        "group_sd_scale": [priors[f"tau[{t}]"].params["sigma"] for t in terms],
-        "sigma_rate": priors["sigma"].params["lam"],
+        "terms": list(priors.terms),
+        "loc": [float(v) for v in priors.loc],
+        "scale": [float(v) for v in priors.scale],
+        "group_sd_scale": [float(v) for v in priors.group_sd_scale],
+        "sigma_rate": float(priors.sigma_rate),
     }
 
 
