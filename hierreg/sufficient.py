@@ -99,17 +99,6 @@ class SufficientStatistics:
     def n_groups(self) -> int:
         return self.n.shape[0]
 
-    def log_likelihood(self, beta: np.ndarray, sigma: np.ndarray | float) -> float:
-        """Total normal log-likelihood at ``beta`` (n_groups, n_terms) and ``sigma``
-        (scalar or (n_groups,)), in numpy: the reference the PyMC graph is tested against."""
-        beta = np.asarray(beta, dtype=float)
-        sigma = np.broadcast_to(np.asarray(sigma, dtype=float), self.n.shape)
-        quad = np.einsum("gk,gkl,gl->g", beta, self.xtx, beta)
-        ssr = self.yty - 2.0 * np.einsum("gk,gk->g", beta, self.xty) + quad
-        return float(
-            np.sum(-self.n * (np.log(sigma) + 0.5 * np.log(2 * np.pi)) - ssr / (2 * sigma**2))
-        )
-
 
 def choose_likelihood_mode(mode: str, n_rows: int, n_groups: int, n_terms: int) -> str:
     """``"rows"`` or ``"sufficient"``: for ``"auto"``, the form with the cheaper gradient.

@@ -67,14 +67,26 @@ def test_statistics_errors():
         SufficientStatistics.from_arrays(np.ones((3, 1)), np.ones(3), np.array([0, 1, 2]), 2)
 
 
-def test_numpy_log_likelihood_equals_row_sum():
+def _loglik_from_statistics(stats, beta, sigma):
+    """The normal log-likelihood written with the statistics alone (the algebra the model's
+    sufficient form uses): sum_g -n_g log(sigma_g sqrt(2 pi)) - SSR_g / (2 sigma_g^2)."""
+    quad = np.einsum("gk,gkl,gl->g", beta, stats.xtx, beta)
+    ssr = stats.yty - 2.0 * np.einsum("gk,gk->g", beta, stats.xty) + quad
+    return float(
+        np.sum(-stats.n * (np.log(sigma) + 0.5 * np.log(2 * np.pi)) - ssr / (2 * sigma**2))
+    )
+
+
+def test_statistics_give_the_pointwise_log_likelihood_summed():
+    from hierreg.predict import PosteriorArrays, log_likelihood
+
     rng = np.random.default_rng(1)
     X, y, g = rng.normal(size=(50, 2)), rng.normal(size=50), rng.integers(0, 4, size=50)
     beta, sigma = rng.normal(size=(4, 2)), rng.uniform(0.5, 2, size=4)
-    resid = y - np.einsum("ik,ik->i", X, beta[g])
-    rowwise = np.sum(-np.log(sigma[g]) - 0.5 * np.log(2 * np.pi) - resid**2 / (2 * sigma[g] ** 2))
+    post = PosteriorArrays(beta=beta[None], population=None, tau=None, sigma=sigma[None])
+    pointwise = log_likelihood(X, y, g, post)
     stats = SufficientStatistics.from_arrays(X, y, g, 4)
-    assert stats.log_likelihood(beta, sigma) == pytest.approx(rowwise, rel=1e-12)
+    assert _loglik_from_statistics(stats, beta, sigma) == pytest.approx(pointwise.sum(), rel=1e-12)
 
 
 def _wide_design(n_terms=10, seed=3):
