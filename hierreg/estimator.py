@@ -6,7 +6,7 @@ import numbers
 import os
 import time
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -392,6 +392,31 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         -------
         self
         """
+        options = self._fit_options()  # parameters, before any data is read
+        design, distributed = self._fit_design(X, y, options)  # data -> design
+        structure, centring = self._fit_structure(design, distributed, options)
+        defaults, units, statistics = _data_scale(design, distributed)
+        priors = with_user_priors(defaults, check_user_priors(self.priors, design.spec.terms))
+        std_priors = units.priors(priors)
+        with interrupts_propagate():  # Ctrl-C: KeyboardInterrupt, the estimator as it was
+            idata, seconds, sampled = _sample(
+                units.design(design), structure, std_priors, options.settings, statistics,
+                centring,
+            )  # fmt: skip
+        idata = _posterior_in_data_units(
+            idata, design, structure, units, std_priors, options.store_log_likelihood,
+            training=distributed.template if distributed is not None else X,
+            rows=distributed is None,
+        )  # fmt: skip
+        diagnostics = _diagnostics(idata, seconds, sampled, structure, options.settings)
+        fitted = FittedModel(design.spec, structure, idata, priors, defaults.as_dict(), diagnostics)
+        self._adopt(fitted, feature_names=_string_columns(X))
+        if distributed is not None:
+            self.n_features_in_ = len(X.columns)
+        return self
+
+    def _fit_options(self) -> _FitOptions:
+        """The parameters checked and resolved before any data is read."""
         settings = self._sampler_settings()
         self._new_groups()
         store_loglik = self.store_log_likelihood
@@ -413,8 +438,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         if not isinstance(self.group_noise, bool | np.bool_):
             raise TypeError(f"group_noise must be True or False, got {self.group_noise!r}")
         grouping = resolve_grouping(self.formula, self.group, self.varying)
-        group = grouping.group
-        if group is None:
+        if grouping.group is None:
             pooling = "complete"
         extra = grouping.extra if pooling != "complete" else ()
         if extra:
@@ -427,28 +451,47 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             likelihood_mode = "rows"
         if pooling == "complete" and self.group_noise:
             raise ValueError("group_noise=True needs groups: use pooling='none' or 'partial'")
-        # complete pooling ignores groups, but array input must still drop the group column
-        keep_group = pooling != "complete" or self.formula is None
         predictors = self._group_predictor_columns(grouping)
         if predictors and pooling == "none":
             raise ValueError(
                 "group_predictors cannot be estimated with pooling='none': every group's "
                 "own intercept absorbs them; use pooling='partial'"
             )
-        formula = _formula_with(grouping.formula, predictors)
-        dask_input = is_dask_collection(X)
-        if dask_input:
-            _check_dask_fit(self, y, store_loglik, likelihood, likelihood_mode, predictors)
+        return _FitOptions(
+            settings=settings,
+            store_log_likelihood=store_loglik,
+            likelihood=likelihood,
+            likelihood_mode=likelihood_mode,
+            pooling=pooling,
+            grouping=grouping,
+            group_predictors=predictors,
+            formula=_formula_with(grouping.formula, predictors),
+            # complete pooling ignores groups, but array input must still drop the group column
+            keep_group=pooling != "complete" or self.formula is None,
+        )
+
+    def _fit_design(self, X: Any, y: Any, options: _FitOptions) -> tuple[Design, Any]:
+        """Data -> design (validated, encoded); for a Dask DataFrame also the statistics
+        reduced on the cluster (else None)."""
+        grouping, predictors = options.grouping, options.group_predictors
+        group = grouping.group
+        distributed = None
+        if is_dask_collection(X):
+            _check_dask_fit(
+                self, y, options.store_log_likelihood, options.likelihood,
+                options.likelihood_mode, predictors,
+            )  # fmt: skip
             if len(grouping.factors) > 1:
                 raise ValueError(
                     "a Dask DataFrame is fitted through per-group sufficient statistics, which "
                     f"need one grouping factor; got {list(grouping.factors)}"
                 )
-            distributed = statistics_from_dask(X, formula, group if keep_group else None)
+            distributed = statistics_from_dask(
+                X, options.formula, group if options.keep_group else None
+            )
             design = distributed.design
-            likelihood_mode = "sufficient"
         else:
-            if not keep_group:  # ignored by complete pooling, but a misspelt name is an error
+            if not options.keep_group:  # ignored by complete pooling; misspelt is an error
                 columns = as_2d_frame(X).columns
                 for name in grouping.factors:
                     factor_columns(name, columns)
@@ -457,28 +500,36 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             design = build_design(
                 X,
                 y,
-                formula=formula,
-                group=group if keep_group else None,
-                factors=grouping.extra if keep_group else (),
+                formula=options.formula,
+                group=group if options.keep_group else None,
+                factors=grouping.extra if options.keep_group else (),
             )
-        if pooling == "complete":
+        if options.pooling == "complete":
             design = Design(design.X, design.y, None, _without_groups(design.spec))
         n_groups = 0 if design.spec.groups is None else len(design.spec.groups)
-        if pooling == "partial" and n_groups < 2:
+        if options.pooling == "partial" and n_groups < 2:
             raise ValueError(
                 f"pooling='partial' needs at least 2 groups in column {group!r}, got "
                 f"{n_groups}; use pooling='complete'"
             )
         for factor in design.spec.factors:
-            if pooling == "partial" and len(factor.levels) < 2:
+            if options.pooling == "partial" and len(factor.levels) < 2:
                 raise ValueError(
                     f"pooling='partial' needs at least 2 groups in factor {factor.name!r}, got "
                     f"{len(factor.levels)}"
                 )
+        return design, distributed
+
+    def _fit_structure(
+        self, design: Design, distributed: Any, options: _FitOptions
+    ) -> tuple[ModelStructure, np.ndarray | None]:
+        """What shapes the model (varying terms, covariance, parametrisation, likelihood
+        form), and which group coefficients a ``"mixed"`` parametrisation centres."""
+        pooling, grouping = options.pooling, options.grouping
         covariance = check_choice("covariance", self.covariance)
         grouping.check_terms(design.spec.terms)
         primary_varying = grouping.varying[0] if grouping.varying else self.varying
-        varying = _resolve_varying(primary_varying, design.spec, pooling, predictors)
+        varying = _resolve_varying(primary_varying, design.spec, pooling, options.group_predictors)
         factor_structures = tuple(
             FactorStructure(
                 varying=_resolve_varying(v, design.spec, pooling),
@@ -497,82 +548,25 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             covariance,
             design,
             varying,
-            distributed.statistics if dask_input else None,
+            None if distributed is None else distributed.statistics,
         )
+        n_groups = 0 if design.spec.groups is None else len(design.spec.groups)
         structure = ModelStructure(
             pooling=pooling,
             varying=varying,
             parametrization=parametrization,
             group_noise=bool(self.group_noise),
             likelihood_mode=choose_likelihood_mode(
-                likelihood_mode,
-                distributed.n_rows if dask_input else len(design.y),
+                "sufficient" if distributed is not None else options.likelihood_mode,
+                len(design.y) if distributed is None else distributed.n_rows,
                 max(n_groups, 1),
                 len(design.spec.terms),
             ),
-            likelihood=likelihood,
+            likelihood=options.likelihood,
             covariance=covariance,
             factors=factor_structures,
         )
-        terms = design.spec.terms
-        statistics = None
-        if dask_input:  # priors and units from the pooled moments; statistics rescaled
-            m = distributed.moments
-            defaults = default_priors_from_moments(
-                m["x_mean"], m["x_sd"], m["y_mean"], m["y_sd"], terms
-            )
-            units = Standardization.from_moments(terms, m["x_sd"], m["y_mean"], m["y_sd"])
-            statistics = standardized_statistics(
-                distributed.statistics, units.x_scale, units.y_center, units.y_scale
-            )
-        else:
-            defaults = default_priors(design.X, design.y, terms)
-            units = Standardization.from_design(design)
-        priors = with_user_priors(defaults, check_user_priors(self.priors, terms))
-        std_priors = units.priors(priors)
-        with interrupts_propagate():
-            idata, seconds, sampled = _sample(
-                units.design(design), structure, std_priors, settings, statistics, centring
-            )
-        gdim = group_dim(design)
-        fdims = factor_dims(design) if structure.factors else []
-        idata = finalize_posterior(
-            idata, structure, units, None if dask_input else design.y, gdim,
-            design.spec.groups,
-            group_sd_scale=std_priors.group_sd_scale[structure.varying_index],
-            factors=[(d, f.levels) for d, f in zip(fdims, design.spec.factors, strict=True)],
-            term_sd_scale=std_priors.group_sd_scale,
-        )  # fmt: skip
-        if not dask_input and _store_log_likelihood(store_loglik, idata, len(design.y)):
-            post = PosteriorArrays.from_posterior(
-                idata["posterior"].to_dataset(), structure, gdim, fdims
-            )
-            pointwise = log_likelihood(
-                design.X, design.y, design.group_index, post, design.factor_index
-            )
-            add_log_likelihood(idata, pointwise)
-        if "constant_data" in idata:  # PyMC's copy of the model's data containers
-            del idata["constant_data"]
-        if design.spec.formula_columns:
-            idata["constant_data"] = training_columns(
-                distributed.template if dask_input else X, design.spec.formula_columns
-            )
-        if structure.covariance == "full":  # the packed Cholesky factor -> its sds and corr
-            sampled = [v for v in sampled if v != "chol"] + ["tau", "corr"]
-        for fdim in fdims:
-            if f"chol_{fdim}" in sampled:
-                sampled = [v for v in sampled if v != f"chol_{fdim}"]
-                sampled += [f"tau_{fdim}", f"corr_{fdim}"]
-        diagnostics = convergence_diagnostics(
-            idata, seconds, var_names=sampled, sampler=settings.sampler
-        )
-        warn_if_unconverged(diagnostics)
-        self._set_fitted(X, design, structure, priors, idata, diagnostics)
-        self.default_priors_ = defaults.as_dict()
-        self.fitted_.default_priors = self.default_priors_
-        if dask_input:
-            self.n_features_in_ = len(X.columns)
-        return self
+        return structure, centring
 
     def _group_predictor_columns(self, grouping: Grouping) -> list[str]:
         predictors = self.group_predictors
@@ -591,16 +585,6 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         if len(set(predictors)) != len(predictors):
             raise ValueError(f"group_predictors lists a column twice: {list(predictors)}")
         return list(predictors)
-
-    def _set_fitted(self, X, design, structure, priors, idata, diagnostics) -> None:
-        fitted = FittedModel(
-            spec=design.spec,
-            structure=structure,
-            idata=idata,
-            priors=priors,
-            diagnostics=diagnostics,
-        )
-        self._adopt(fitted, feature_names=_string_columns(X))
 
     def _adopt(self, fitted: FittedModel, feature_names: np.ndarray | None) -> None:
         """Set every fitted attribute from ``fitted`` (the end of ``fit``, and ``load``)."""
@@ -621,6 +605,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         self.population_coef_ = summaries["population_coef"]
         self.sigma_ = summaries["sigma"]
         self.priors_ = summaries["priors"]
+        self.default_priors_ = dict(fitted.default_priors)
         self.diagnostics_ = fitted.diagnostics
         self.n_features_in_ = spec.n_columns
         if feature_names is not None:
@@ -640,7 +625,6 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         est = cls(**params)
         names = None if feature_names is None else np.asarray(feature_names, dtype=object)
         est._adopt(fitted, feature_names=names)
-        est.default_priors_ = dict(fitted.default_priors)
         return est
 
     # --- persistence ---------------------------------------------------------------------
@@ -850,6 +834,80 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _FitOptions:
+    """The estimator's parameters as ``fit`` resolved them, before any data is read."""
+
+    settings: SamplerSettings
+    store_log_likelihood: Any
+    likelihood: str
+    likelihood_mode: str
+    pooling: str
+    grouping: Grouping
+    group_predictors: list[str]
+    formula: str | None
+    keep_group: bool
+
+
+def _data_scale(design: Design, distributed: Any) -> tuple[Any, Standardization, Any]:
+    """Data-scaled default priors, the standardisation the sampler works in, and (Dask) the
+    standardised sufficient statistics: from the rows, or from the cluster's pooled moments."""
+    terms = design.spec.terms
+    if distributed is None:
+        return default_priors(design.X, design.y, terms), Standardization.from_design(design), None
+    m = distributed.moments
+    defaults = default_priors_from_moments(m["x_mean"], m["x_sd"], m["y_mean"], m["y_sd"], terms)
+    units = Standardization.from_moments(terms, m["x_sd"], m["y_mean"], m["y_sd"])
+    statistics = standardized_statistics(
+        distributed.statistics, units.x_scale, units.y_center, units.y_scale
+    )
+    return defaults, units, statistics
+
+
+def _posterior_in_data_units(
+    idata, design, structure, units, std_priors, store_loglik, training, rows: bool
+):
+    """The sampler's draws -> data units and labels, the pointwise log-likelihood (when the
+    rows are here and it is wanted), and the training values of the formula's columns."""
+    gdim = group_dim(design)
+    fdims = factor_dims(design) if structure.factors else []
+    idata = finalize_posterior(
+        idata, structure, units, design.y if rows else None, gdim, design.spec.groups,
+        group_sd_scale=std_priors.group_sd_scale[structure.varying_index],
+        factors=[(d, f.levels) for d, f in zip(fdims, design.spec.factors, strict=True)],
+        term_sd_scale=std_priors.group_sd_scale,
+    )  # fmt: skip
+    if rows and _store_log_likelihood(store_loglik, idata, len(design.y)):
+        post = PosteriorArrays.from_posterior(
+            idata["posterior"].to_dataset(), structure, gdim, fdims
+        )
+        pointwise = log_likelihood(
+            design.X, design.y, design.group_index, post, design.factor_index
+        )
+        add_log_likelihood(idata, pointwise)
+    if "constant_data" in idata:  # PyMC's copy of the model's data containers
+        del idata["constant_data"]
+    if design.spec.formula_columns:
+        idata["constant_data"] = training_columns(training, design.spec.formula_columns)
+    return idata
+
+
+def _diagnostics(idata, seconds, sampled, structure, settings) -> dict[str, Any]:
+    """Convergence diagnostics over the sampled parameters (a packed Cholesky factor counted
+    as its sds and correlations), with a SamplingWarning where they fail."""
+    if structure.covariance == "full":
+        sampled = [v for v in sampled if v != "chol"] + ["tau", "corr"]
+    for name in list(sampled):
+        if name.startswith("chol_"):
+            fdim = name[len("chol_") :]
+            sampled = [v for v in sampled if v != name] + [f"tau_{fdim}", f"corr_{fdim}"]
+    diagnostics = convergence_diagnostics(
+        idata, seconds, var_names=sampled, sampler=settings.sampler
+    )
+    warn_if_unconverged(diagnostics)
+    return diagnostics
 
 
 def _sample(
