@@ -10,7 +10,7 @@ from files; a Dask prediction ships it, not the estimator, to the workers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,38 +135,30 @@ class FittedModel:
         for h, index in enumerate(design.factor_index):
             if (index < 0).any():
                 unseen = spec.unseen_groups(X, h)
-                self._check_unseen_levels(unseen, spec.factors[h].name, new_groups)
+                described = f"level(s) {unseen[:10]} of grouping factor {spec.factors[h].name!r}"
+                self._refuse_unseen(described, new_groups)
         if design.group_index is not None and (design.group_index < 0).any():
-            unseen = spec.unseen_groups(X)
-            column = spec.group
-            if self.structure.pooling == "none":
-                raise ValueError(
-                    f"group(s) {unseen[:10]} in column {column!r} were not seen at fit; "
-                    "pooling='none' has no population to predict them from"
-                )
-            if new_groups == "error":
-                raise ValueError(
-                    f"group(s) {unseen[:10]} in column {column!r} were not seen at fit "
-                    "(new_groups='error'); use new_groups='population' or 'mean' to predict them"
-                )
+            described = f"group(s) {spec.unseen_groups(X)[:10]} in column {spec.group!r}"
+            self._refuse_unseen(described, new_groups)
             if self.structure.group_noise:
                 raise ValueError(
-                    f"group(s) {unseen[:10]} in column {column!r} were not seen at fit, and "
-                    "group_noise=True gives them no residual sd to predict with"
+                    f"{described} were not seen at fit, and group_noise=True gives them no "
+                    "residual sd to predict with"
                 )
         return design
 
-    def _check_unseen_levels(self, unseen: list, factor: Hashable, new_groups: str) -> None:
-        """Unseen levels of a further grouping factor: predicted from its population."""
+    def _refuse_unseen(self, described: str, new_groups: str) -> None:
+        """``ValueError`` for unseen groups that cannot be predicted: no population (no
+        pooling), or ``new_groups="error"``."""
         if self.structure.pooling == "none":
             raise ValueError(
-                f"level(s) {unseen[:10]} of grouping factor {factor!r} were not seen at fit; "
-                "pooling='none' has no population to predict them from"
+                f"{described} were not seen at fit; pooling='none' has no population to "
+                "predict them from"
             )
         if new_groups == "error":
             raise ValueError(
-                f"level(s) {unseen[:10]} of grouping factor {factor!r} were not seen at fit "
-                "(new_groups='error'); use new_groups='population' or 'mean' to predict them"
+                f"{described} were not seen at fit (new_groups='error'); use "
+                "new_groups='population' or 'mean' to predict them"
             )
 
     def predict(self, X: Any, new_groups: str) -> tuple[np.ndarray, np.ndarray]:
