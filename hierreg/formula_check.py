@@ -38,7 +38,9 @@ class UnsafeFormulaError(ValueError):
     transforms."""
 
 
-def check_formula_is_data(formula: str, columns: Collection[str] | None, *, where: str) -> None:
+def check_formula_is_data(
+    formula: str, columns: Collection[str], *, where: str, any_plain_name: bool = False
+) -> None:
     """Raise :class:`UnsafeFormulaError` unless every name in ``formula`` is allowed.
 
     Parameters
@@ -46,8 +48,11 @@ def check_formula_is_data(formula: str, columns: Collection[str] | None, *, wher
     formula : str
         The formula text, as saved (right-hand side, or a whole ``lhs ~ rhs`` formula with
         ``(... | g)`` terms).
-    columns : collection of str or None
-        The column names the formula may read; None: any plain name (no dot, no ``__``).
+    columns : collection of str
+        The column names the formula may read (a column named with a dot, ``x.y``, is one).
+    any_plain_name : bool
+        Also allow any other name without a dot (a formula whose columns are not all known,
+        such as a ``formula`` parameter with its response and group columns).
     where : str
         Where the formula came from, for the message (e.g. ``"model.json: design.formula"``).
     """
@@ -60,7 +65,7 @@ def check_formula_is_data(formula: str, columns: Collection[str] | None, *, wher
     for i, token in enumerate(tokens):
         if token.kind == "BQNAME":
             name = token.lexeme[1:-1]
-            if "__" in name or (columns is not None and name not in columns):
+            if "__" in name or name not in columns:
                 _refuse(formula, where, name, "is not a column the model reads")
             continue
         if token.kind != "IDENTIFIER":
@@ -75,11 +80,13 @@ def check_formula_is_data(formula: str, columns: Collection[str] | None, *, wher
                     formula, where, name,
                     "is not an allowed call (formulae's transforms and encodings, np.<ufunc>)",
                 )  # fmt: skip
+        elif name in columns:
+            continue  # looked up in the data first, never as an attribute
         elif "." in name:
             _refuse(formula, where, name, "is an attribute access")
         elif following == "EQUAL":  # a keyword argument's name: C(x, levels=[...])
             continue
-        elif columns is not None and name not in columns and name not in _CONSTANTS:
+        elif not any_plain_name and name not in _CONSTANTS:
             _refuse(formula, where, name, "is not a column the model reads")
 
 

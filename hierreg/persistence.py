@@ -371,7 +371,12 @@ def _check_saved_formulas(meta: dict, where: str) -> None:
         )
     formula = meta["params"]["formula"]
     if formula is not None:
-        check_formula_is_data(formula, None, where=f"{where} (params.formula)")
+        check_formula_is_data(
+            formula,
+            set(design["formula_columns"]),
+            where=f"{where} (params.formula)",
+            any_plain_name=True,
+        )
 
 
 def _check_consistent(meta: dict, where: str) -> None:

@@ -43,10 +43,18 @@ def test_anything_else_is_refused_by_name(formula, reason):
         check_formula_is_data(formula, COLUMNS, where="f")
 
 
-def test_any_plain_name_passes_without_a_column_list_but_calls_are_still_checked():
-    check_formula_is_data("y ~ x + z + (1 + x | g)", None, where="f")
+def test_any_plain_name_passes_when_asked_but_calls_and_dots_are_still_checked():
+    check_formula_is_data("y ~ x + z + (1 + x | g)", COLUMNS, where="f", any_plain_name=True)
     with pytest.raises(UnsafeFormulaError, match="not an allowed call"):
-        check_formula_is_data("y ~ getattr(x)", None, where="f")
+        check_formula_is_data("y ~ getattr(x)", COLUMNS, where="f", any_plain_name=True)
+    with pytest.raises(UnsafeFormulaError, match="is an attribute access"):
+        check_formula_is_data("y ~ z.real", COLUMNS, where="f", any_plain_name=True)
+
+
+def test_a_column_named_with_a_dot_is_a_column():
+    check_formula_is_data("x.y + x", {"x", "x.y"}, where="f")
+    with pytest.raises(UnsafeFormulaError, match="attribute access"):
+        check_formula_is_data("x.real", {"x", "x.y"}, where="f")
 
 
 def test_the_allowed_calls_are_transforms_encodings_and_ufuncs_only():
