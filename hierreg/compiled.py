@@ -8,14 +8,15 @@ in (nutpie's ``with_data``): no PyMC graph rewrites, no numba compilation.
 
 Slots: a model is compiled with room for more groups than the fit needs, and the number of
 slots depends on the number of groups alone (never on what the cache holds), so the same
-data and seed give the same posterior, bit for bit, in a fresh process and after any other
-fits. The slot counts form a grid, ``8 * round(1.5 ** k)`` (8, 16, 24, 40, 64, 88, 136, 208,
-...): a fit with ``n`` groups gets the smallest count ``>= n``, and the folds of a
-cross-validation, which see different subsets of the groups, mostly share one (radon's 85
-counties and folds of 65 to 88 counties: 88 slots). Empty slots carry no data and parameters
-independent of the rest (see :func:`hierreg.model.build_model`), so the posterior is exactly
-that of the unpadded model; they cost a little sampling time and are dropped from the
-posterior.
+data and seed give the same posterior, bit for bit, whatever other fits ran before in the
+process (across processes, see ``random_state`` in the estimator's docstring: the process
+that first compiles a model rounds differently from those that load it from disk). The slot
+counts form a grid, ``8 * round(1.5 ** k)`` (8, 16, 24, 40, 64, 88, 136, 208, ...): a fit
+with ``n`` groups gets the smallest count ``>= n``, and the folds of a cross-validation,
+which see different subsets of the groups, mostly share one (radon's 85 counties and folds
+of 65 to 88 counties: 88 slots). Empty slots carry no data and parameters independent of the
+rest (see :func:`hierreg.model.build_model`), so the posterior is exactly that of the
+unpadded model; they cost a little sampling time and are dropped from the posterior.
 
 The cache is bounded (least recently used first out), per process and never pickled: an
 estimator holds no reference to it, so ``clone``, ``pickle`` and ``joblib`` are unaffected.
