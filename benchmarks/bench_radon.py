@@ -33,8 +33,8 @@ import pymc as pm
 
 from hierreg import HierarchicalLinearRegression, SamplingWarning
 from hierreg.datasets import load_radon
-from hierreg.design import build_design
-from hierreg.priors import default_priors
+from hierreg.design.build import build_design
+from hierreg.model.priors import default_priors
 
 DRAWS, TUNE, CHAINS, SEED = 1000, 1000, 4, 0
 

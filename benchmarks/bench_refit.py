@@ -9,7 +9,7 @@ radon is sorted by county, so the folds see 56-79 of the 85 counties) and of
 in training (R^2).
 
 hierreg compiles the model once per process and feeds each fold's data to the compiled
-model (:mod:`hierreg.compiled`); the hand-written model is rebuilt and recompiled for every
+model (:mod:`hierreg.sampling.compiled`); the hand-written model is rebuilt and recompiled for every
 fold by ``pm.sample`` (PyMC reuses what it can from its in-process caches). Each
 implementation runs twice on a new PyTensor compile directory (where PyTensor, and hierreg's
 nutpie callbacks, keep their disk caches): "empty", its first fit compiles everything, as on
@@ -51,7 +51,7 @@ def _r2(y, pred) -> float:
 
 def hierreg_fold(train: pd.DataFrame, test: pd.DataFrame) -> dict:
     from hierreg import HierarchicalLinearRegression
-    from hierreg.compiled import compilations
+    from hierreg.sampling.compiled import compilations
 
     start = time.perf_counter()
     est = HierarchicalLinearRegression(

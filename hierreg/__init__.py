@@ -4,15 +4,15 @@
 >>> from hierreg.datasets import load_radon
 """
 
-from hierreg.compile_cache import CompileCacheWarning, ensure_usable_location
+from hierreg.sampling.compile_cache import CompileCacheWarning, ensure_usable_location
 
 ensure_usable_location()  # before PyTensor is imported: it fixes its cache folder then
 
 from hierreg.estimator import HierarchicalLinearRegression  # noqa: E402
 from hierreg.evaluation import compare, posterior_predictive_rmsd  # noqa: E402
-from hierreg.inference import SamplingWarning  # noqa: E402
 from hierreg.many import fit_many  # noqa: E402
-from hierreg.priors import Prior  # noqa: E402
+from hierreg.model.priors import Prior  # noqa: E402
+from hierreg.sampling.samplers import SamplingWarning  # noqa: E402
 
 __all__ = [
     "CompileCacheWarning",

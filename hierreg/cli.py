@@ -116,7 +116,7 @@ def _read_csv(path: Path):
 
 def _check_out_folder(out: Path) -> None:
     """Before fitting: ``out`` can take a saved model (new, empty, or an earlier model)."""
-    from hierreg.persistence import check_save_target
+    from hierreg.results.persistence import check_save_target
 
     check_save_target(out)
     parent = out.parent if str(out.parent) else Path(".")
@@ -129,7 +129,7 @@ def _check_out_folder(out: Path) -> None:
 
 def _run_fit(args: argparse.Namespace) -> int:
     from hierreg import HierarchicalLinearRegression
-    from hierreg.inference import SamplingWarning
+    from hierreg.sampling.samplers import SamplingWarning
 
     _check_out_folder(args.out)
     frame = _read_csv(args.data)
@@ -177,8 +177,8 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _run_radon(args: argparse.Namespace) -> int:
-    from hierreg.inference import SamplingWarning
     from hierreg.radon import fit_radon, format_result
+    from hierreg.sampling.samplers import SamplingWarning
 
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file, not a folder")

@@ -1,7 +1,7 @@
 """Fitting from a Dask DataFrame: the rows stay on the cluster, only statistics come back.
 
 The normal model depends on the data only through each group's sufficient statistics
-(:mod:`hierreg.sufficient`), which add up over row blocks. A fit from a Dask DataFrame:
+(:mod:`hierreg.model.sufficient`), which add up over row blocks. A fit from a Dask DataFrame:
 
 1. finds, on the cluster, the levels of the group column and of every non-numeric column
    the formula reads (small results), and fits the formula's encoding on a small template
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hierreg.design import Design, DesignSpec, build_design, normalize_formula
-from hierreg.sufficient import SufficientStatistics
+from hierreg.design.build import Design, DesignSpec, build_design, normalize_formula
+from hierreg.model.sufficient import SufficientStatistics
 
 __all__ = [
     "DistributedStatistics",
@@ -148,7 +148,7 @@ def statistics_from_dask(ddf: Any, formula: str, group: Any) -> DistributedStati
 
 
 def predict_dask(fitted: Any, ddf: Any, new_groups: str, return_std: bool = False):
-    """Predictions of ``fitted`` (a :class:`hierreg.results.FittedModel`) partition by
+    """Predictions of ``fitted`` (a :class:`hierreg.results.fitted.FittedModel`) partition by
     partition: a Dask Series of means (and one of sds). The fitted model, not the estimator,
     travels to the workers."""
 

@@ -17,9 +17,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hierreg.centring import centring_mask
-from hierreg.compiled import cached_model, sample_compiled
-from hierreg.design import (
+from hierreg.design.build import (
     Design,
     DesignSpec,
     as_2d_frame,
@@ -29,6 +27,7 @@ from hierreg.design import (
     normalize_formula,
     term_columns,
 )
+from hierreg.design.grouping import Grouping, resolve_grouping
 from hierreg.distributed import (
     is_dask_collection,
     predict_dask,
@@ -36,18 +35,9 @@ from hierreg.distributed import (
     standardized_statistics,
     statistics_from_dask,
 )
-from hierreg.families import family
-from hierreg.grouping import Grouping, resolve_grouping
-from hierreg.inference import (
-    HIERARCHICAL_DOUBLINGS,
-    SamplerSettings,
-    check_sampler_available,
-    convergence_diagnostics,
-    interrupts_propagate,
-    sample_posterior,
-    warn_if_unconverged,
-)
-from hierreg.model import (
+from hierreg.model.centring import centring_mask
+from hierreg.model.families import family
+from hierreg.model.graph import (
     FactorStructure,
     ModelStructure,
     build_model,
@@ -56,27 +46,37 @@ from hierreg.model import (
     group_dim,
     model_data,
 )
-from hierreg.parameters import check_choice
-from hierreg.persistence import load_estimator, save_estimator, training_columns
-from hierreg.posterior import (
-    add_log_likelihood,
-    drop_empty_slots,
-    finalize_posterior,
-    offsets_from_mixed,
-)
-from hierreg.predict import (
-    PosteriorArrays,
-    log_likelihood,
-)
-from hierreg.priors import (
+from hierreg.model.priors import (
     check_user_priors,
     default_priors,
     default_priors_from_moments,
     with_user_priors,
 )
-from hierreg.results import FittedModel
-from hierreg.standardize import Standardization
-from hierreg.sufficient import SufficientStatistics, choose_likelihood_mode
+from hierreg.model.standardize import Standardization
+from hierreg.model.sufficient import SufficientStatistics, choose_likelihood_mode
+from hierreg.parameters import check_choice
+from hierreg.results.fitted import FittedModel
+from hierreg.results.persistence import load_estimator, save_estimator, training_columns
+from hierreg.results.posterior import (
+    add_log_likelihood,
+    drop_empty_slots,
+    finalize_posterior,
+    offsets_from_mixed,
+)
+from hierreg.results.predict import (
+    PosteriorArrays,
+    log_likelihood,
+)
+from hierreg.sampling.compiled import cached_model, sample_compiled
+from hierreg.sampling.samplers import (
+    HIERARCHICAL_DOUBLINGS,
+    SamplerSettings,
+    check_sampler_available,
+    convergence_diagnostics,
+    interrupts_propagate,
+    sample_posterior,
+    warn_if_unconverged,
+)
 
 __all__ = ["HierarchicalLinearRegression"]
 
@@ -138,7 +138,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         county name repeated in two states is two groups). The first factor's coefficients
         are ``coef_``; each further factor adds zero-centred deviations of its varying terms
         (``Normal(0, tau_<factor>)`` under partial pooling, sum-to-zero fixed effects under no
-        pooling; see :mod:`hierreg.grouping`). A formula with group-specific terms,
+        pooling; see :mod:`hierreg.design.grouping`). A formula with group-specific terms,
         ``"y ~ x + (1 + x | g1) + (1 | g2)"`` or ``"(1 | state/county)"``, defines the
         factors itself; ``group`` must then be None.
     pooling : {"partial", "complete", "none"}, default="partial"
@@ -153,7 +153,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         ``"auto"`` chooses per group and term before sampling: centred where the group's
         own data pin the coefficient (a moment estimate of ``tau_k^2`` times the group's
         precision for it, over ``sigma^2``, above 4), non-centred elsewhere (see
-        :mod:`hierreg.centring`); with ``covariance="full"`` it means ``"noncentered"``.
+        :mod:`hierreg.model.centring`); with ``covariance="full"`` it means ``"noncentered"``.
         Non-centred suits groups of a few rows (radon), centred groups of many rows (1,000
         groups of 1,000 rows: non-centred R-hat 1.05, auto 1.01). ``posterior["z"]`` is
         ``(beta - mu) / tau`` in every case but ``"centered"`` (no ``z``).
@@ -166,7 +166,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         NUTS target acceptance rate; None keeps the sampler's default.
     sampler : {"nutpie", "pymc", "numpyro", "blackjax", "advi", "pathfinder"}, default="nutpie"
         ``"nutpie"`` is PyMC 6's default NUTS engine (compiled once per model structure and
-        process: refits swap the data in, see :mod:`hierreg.compiled`); ``"pymc"`` is
+        process: refits swap the data in, see :mod:`hierreg.sampling.compiled`); ``"pymc"`` is
         PyMC's own NUTS; ``"numpyro"`` and ``"blackjax"`` run NUTS on JAX (CPU or GPU;
         ``pip install 'hierreg[jax]'``). ``"advi"`` is a fast mean-field variational
         approximation, not MCMC: ``diagnostics_["approximate"]`` is True and no convergence
@@ -230,7 +230,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         How the normal log-likelihood enters the sampler; the model is exactly the same.
         ``"rows"``: row by row (gradient cost grows with the rows). ``"sufficient"``: from
         each group's ``n_g``, ``X_g'X_g``, ``X_g'y_g``, ``y_g'y_g`` (gradient cost
-        ``n_groups x n_terms^2``, independent of the rows; see :mod:`hierreg.sufficient`).
+        ``n_groups x n_terms^2``, independent of the rows; see :mod:`hierreg.model.sufficient`).
         ``"auto"`` picks the cheaper (``structure_.likelihood_mode`` says which); a
         Student-t likelihood is always row by row.
     covariance : {"diagonal", "full"}, default="diagonal"
@@ -249,7 +249,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    fitted_ : hierreg.results.FittedModel
+    fitted_ : hierreg.results.fitted.FittedModel
         The fit apart from the estimator (encoding, structure, posterior, priors,
         diagnostics): what predictions, :meth:`save` and Dask predictions read; the
         attributes below are read from it.
@@ -278,7 +278,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     sigma_ : float or pandas.Series
         Posterior mean residual sd (per group with ``group_noise=True``).
     priors_ : dict
-        Parameter name -> :class:`hierreg.priors.Prior` actually used.
+        Parameter name -> :class:`hierreg.model.priors.Prior` actually used.
     default_priors_ : dict
         The data-scaled defaults, before ``priors`` replaced any.
     diagnostics_ : dict
@@ -299,7 +299,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
     Notes
     -----
-    A :class:`hierreg.inference.SamplingWarning` (a scikit-learn ``ConvergenceWarning``) is
+    A :class:`hierreg.sampling.samplers.SamplingWarning` (a scikit-learn ``ConvergenceWarning``) is
     raised when any divergence occurs, R-hat exceeds 1.01 or ESS is below 400.
 
     With nutpie and ``pooling="partial"``, each NUTS trajectory is doubled once beyond its
@@ -921,7 +921,7 @@ def _sample(
     """Sample the model of a standardised design: (idata, seconds, sampled parameter names).
 
     With nutpie and no ``sample_kwargs``, through the per-process cache of compiled models
-    (:mod:`hierreg.compiled`: a refit of the same structure does not recompile); otherwise
+    (:mod:`hierreg.sampling.compiled`: a refit of the same structure does not recompile); otherwise
     through :func:`pymc.sample`. ``statistics``: the standardised sufficient statistics,
     when they do not come from ``design``'s rows (a Dask fit). ``centring``: the centred
     group coefficients of a ``"mixed"`` parametrisation.
@@ -992,7 +992,7 @@ def _resolve_parametrization(
 ) -> tuple[str, np.ndarray | None]:
     """The structure's parametrisation and, for ``"mixed"``, which group coefficients are
     centred (groups x varying terms). ``"auto"``: a centring choice per group and term
-    (:mod:`hierreg.centring`), or ``"noncentered"`` where no coefficient qualifies (the
+    (:mod:`hierreg.model.centring`), or ``"noncentered"`` where no coefficient qualifies (the
     same graph, and draws, as asking for it) and with a full covariance (its Cholesky form).
     ``statistics``: the design's per-group statistics when its rows are elsewhere (Dask)."""
     if parametrization != "auto":
@@ -1004,7 +1004,7 @@ def _resolve_parametrization(
         statistics = SufficientStatistics.from_arrays(
             design.X, design.y, design.group_index, n_groups
         )
-    # in data units: hierreg.centring's ratio does not depend on them
+    # in data units: hierreg.model.centring's ratio does not depend on them
     centring = centring_mask(statistics, np.flatnonzero(np.array(varying, dtype=bool)))
     return ("mixed", centring) if centring.any() else ("noncentered", None)
 

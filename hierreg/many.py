@@ -36,7 +36,7 @@ def fit_many(
         Run the fits on this Dask cluster (joblib's ``"dask"`` backend); None runs them in
         local worker processes (joblib's default backend). Estimators pickle without compiled
         code, so they travel to and from workers; each worker compiles a model structure once
-        and reuses it for its later segments (see :mod:`hierreg.compiled`).
+        and reuses it for its later segments (see :mod:`hierreg.sampling.compiled`).
     n_jobs : int, default=-1
         Parallel fits (-1: one per core, or per Dask worker thread).
     progress : bool, default=True

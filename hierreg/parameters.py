@@ -10,10 +10,10 @@ the choice parameters from it.
 
 from __future__ import annotations
 
-from hierreg.inference import SAMPLERS
-from hierreg.model import COVARIANCES, LIKELIHOODS, PARAMETRIZATIONS, POOLING_MODES
+from hierreg.model.graph import COVARIANCES, LIKELIHOODS, PARAMETRIZATIONS, POOLING_MODES
+from hierreg.model.sufficient import LIKELIHOOD_MODES
+from hierreg.sampling.samplers import SAMPLERS
 from hierreg.schema import AnyOf, Check, Choice, Fields, ListOf, MapOf, Optional
-from hierreg.sufficient import LIKELIHOOD_MODES
 
 __all__ = ["LABEL", "NEW_GROUPS", "PARAMETER_SCHEMA", "PRIOR_SCHEMA", "check_choice", "choices"]
 

@@ -19,13 +19,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-import hierreg.atomic as atomic
-import hierreg.compiled as compiled_cache
-import hierreg.design as design_module
-from hierreg import CompileCacheWarning, HierarchicalLinearRegression, persistence
+import hierreg.design.build as design_module
+import hierreg.results.atomic as atomic
+import hierreg.sampling.compiled as compiled_cache
+from hierreg import CompileCacheWarning, HierarchicalLinearRegression
 from hierreg.cli import main
-from hierreg.compile_cache import healing
-from hierreg.inference import interrupts_propagate
+from hierreg.results import persistence
+from hierreg.sampling.compile_cache import healing
+from hierreg.sampling.samplers import interrupts_propagate
 from tests.conftest import fit_quietly, simulate_groups
 
 TINY = dict(draws=30, tune=30, chains=1, progressbar=False, random_state=0)
@@ -411,7 +412,7 @@ def test_kill_9_during_a_save_keeps_the_earlier_model(saved_pair, tmp_path):
         f"""
         import os, signal, warnings
         warnings.simplefilter("ignore")
-        import hierreg.persistence as persistence
+        import hierreg.results.persistence as persistence
         from hierreg import HierarchicalLinearRegression
         from tests.conftest import simulate_groups
         frame, _ = simulate_groups(n_groups=4, n_per_group=8, seed=11)
@@ -656,6 +657,11 @@ import numba
 @numba.njit(cache=True)
 def double(x):
     return 2.0 * x
+
+
+@numba.njit(cache=True)
+def triple(x):
+    return 3.0 * x
 """
 
 
@@ -666,20 +672,37 @@ def _cached_numba_function(folder, monkeypatch):
     sys.modules.pop("cached_mod", None)
     import cached_mod
 
-    return cached_mod.double
+    return cached_mod
 
 
 @pytest.mark.parametrize("suffix", [".nbi", ".nbc"])
 def test_a_damaged_numba_cache_entry_is_removed_and_rebuilt(tmp_path, monkeypatch, suffix):
-    double = _cached_numba_function(tmp_path, monkeypatch)
+    double = _cached_numba_function(tmp_path, monkeypatch).double
     assert double(2.0) == 4.0  # compiled and saved (in __pycache__ beside the module)
     (entry,) = [p for p in tmp_path.rglob(f"cached_mod.double*{suffix}")]
     data = entry.read_bytes()
     entry.write_bytes(data[: len(data) // 2])
-    double = _cached_numba_function(tmp_path, monkeypatch)
-    with pytest.warns(CompileCacheWarning, match="could not be read .* compiling again"):
+    double = _cached_numba_function(tmp_path, monkeypatch).double
+    with pytest.warns(CompileCacheWarning, match="could not be read .* compiled again"):
         result = healing(lambda: double(3.0))
     assert result == 6.0
+
+
+def test_every_damaged_entry_of_one_compile_is_removed_once(tmp_path, monkeypatch):
+    """As after an upgrade that moved a module the cached code refers to: one compile meets
+    several unreadable entries, one at a time."""
+    module = _cached_numba_function(tmp_path, monkeypatch)
+    assert (module.double(2.0), module.triple(2.0)) == (4.0, 6.0)
+    entries = sorted(tmp_path.rglob("cached_mod.*.nbi"))
+    assert len(entries) == 2
+    for entry in entries:
+        entry.write_bytes(b"garbage")
+    module = _cached_numba_function(tmp_path, monkeypatch)
+    with pytest.warns(CompileCacheWarning, match="could not be read") as caught:
+        result = healing(lambda: (module.double(3.0), module.triple(3.0)))
+    assert result == (6.0, 9.0)
+    assert len(caught) == 1  # one warning naming both
+    assert all(entry.name in str(caught[0].message) for entry in entries)
 
 
 def test_errors_that_are_not_the_cache_propagate_unhealed():

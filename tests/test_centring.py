@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from hierreg import HierarchicalLinearRegression, SamplingWarning
-from hierreg.centring import MIN_GROUPS, THRESHOLD, _own_precision, centring_mask
-from hierreg.compiled import compilations
-from hierreg.design import build_design
-from hierreg.model import ModelStructure, build_model, model_data
-from hierreg.priors import default_priors
-from hierreg.sufficient import SufficientStatistics
+from hierreg.design.build import build_design
+from hierreg.model.centring import MIN_GROUPS, THRESHOLD, _own_precision, centring_mask
+from hierreg.model.graph import ModelStructure, build_model, model_data
+from hierreg.model.priors import default_priors
+from hierreg.model.sufficient import SufficientStatistics
+from hierreg.sampling.compiled import compilations
 
 
 def _groups(sizes, tau=(0.8, 0.5), sigma=1.0, seed=0, x_of=None):

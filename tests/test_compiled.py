@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import hierreg.compiled as compiled
+import hierreg.sampling.compiled as compiled
 from hierreg import HierarchicalLinearRegression
-from hierreg.design import build_design
-from hierreg.model import ModelStructure, build_model
-from hierreg.priors import default_priors
-from hierreg.standardize import Standardization
+from hierreg.design.build import build_design
+from hierreg.model.graph import ModelStructure, build_model
+from hierreg.model.priors import default_priors
+from hierreg.model.standardize import Standardization
 from tests.conftest import FAST, fit_quietly, simulate_groups
 
 SMALL = dict(FAST, draws=100, tune=100)

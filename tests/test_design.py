@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hierreg.design import build_design, normalize_formula
+from hierreg.design.build import build_design, normalize_formula
 
 
 @pytest.mark.parametrize(

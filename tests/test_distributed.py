@@ -13,9 +13,9 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 from hierreg import HierarchicalLinearRegression, SamplingWarning, fit_many  # noqa: E402
-from hierreg.design import build_design  # noqa: E402
+from hierreg.design.build import build_design  # noqa: E402
 from hierreg.distributed import statistics_from_dask  # noqa: E402
-from hierreg.sufficient import SufficientStatistics  # noqa: E402
+from hierreg.model.sufficient import SufficientStatistics  # noqa: E402
 from tests.conftest import FAST, fit_quietly  # noqa: E402
 
 FORMULA = "log_radon ~ floor"

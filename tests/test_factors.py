@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from hierreg import HierarchicalLinearRegression
-from hierreg.predict import PosteriorArrays, log_likelihood
+from hierreg.results.predict import PosteriorArrays, log_likelihood
 from tests.conftest import FAST, fit_quietly
 
 TAU_ITEM, TAU_RATER, SIGMA = 0.5, 0.3, 1.0

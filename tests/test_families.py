@@ -5,7 +5,7 @@ import pymc as pm
 import pytest
 from scipy import stats
 
-from hierreg.families import FAMILIES, LIKELIHOODS, Family, Normal, StudentT, family
+from hierreg.model.families import FAMILIES, LIKELIHOODS, Family, Normal, StudentT, family
 
 
 def test_registry_and_names():

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from hierreg.formula_check import ALLOWED_CALLS, UnsafeFormulaError, check_formula_is_data
+from hierreg.design.formula_check import ALLOWED_CALLS, UnsafeFormulaError, check_formula_is_data
 
 COLUMNS = {"x", "k", "a b"}
 

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hierreg import HierarchicalLinearRegression
-from hierreg.design import build_design
-from hierreg.grouping import resolve_grouping, split_group_terms
+from hierreg.design.build import build_design
+from hierreg.design.grouping import resolve_grouping, split_group_terms
 
 SLOPE, CATEGORY = ["Intercept", "x"], ["Intercept", "C(c)"]
 NESTED = [("state", ["Intercept"]), ("state:county", ["Intercept"])]

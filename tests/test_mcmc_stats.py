@@ -1,4 +1,4 @@
-"""hierreg.mcmc_stats gives ArviZ's R-hat and ESS numbers, vectorised over parameters."""
+"""hierreg.sampling.mcmc_stats gives ArviZ's R-hat and ESS numbers, vectorised over parameters."""
 
 import warnings
 
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
-from hierreg import mcmc_stats
-from hierreg.inference import convergence_diagnostics
+from hierreg.sampling import mcmc_stats
+from hierreg.sampling.samplers import convergence_diagnostics
 
 
 def _ar1(rng, shape, phi):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from hierreg.design import build_design
-from hierreg.model import ModelStructure, build_model, unflatten
-from hierreg.priors import default_priors
+from hierreg.design.build import build_design
+from hierreg.model.graph import ModelStructure, build_model, unflatten
+from hierreg.model.priors import default_priors
 
 
 @pytest.fixture(scope="module")

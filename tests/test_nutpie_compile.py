@@ -7,7 +7,7 @@ import nutpie
 import pymc as pm
 import pytest
 
-from hierreg.nutpie_compile import (
+from hierreg.sampling.nutpie_compile import (
     _layout,
     compile_numba,
     lean_callbacks_supported,
@@ -73,7 +73,7 @@ def _draws(compiled, **data) -> np.ndarray:
 
 def test_the_installed_nutpie_has_the_hook_we_replace():
     # if this fails, nutpie changed its private layout: compile_numba falls back to the stock
-    # (slower to compile) unpacking; update hierreg.nutpie_compile
+    # (slower to compile) unpacking; update hierreg.sampling.nutpie_compile
     assert lean_callbacks_supported()
 
 
@@ -152,7 +152,7 @@ def test_layout_reads_nutpie_record_offsets():
 
 _CHILD = """
 import json
-from hierreg.nutpie_compile import compile_numba
+from hierreg.sampling.nutpie_compile import compile_numba
 from tests.test_nutpie_compile import _draws, _model
 compiled = compile_numba(_model())
 hits = [compiled.compiled_logp_func.cache_hits, compiled.compiled_expand_func.cache_hits]
@@ -190,7 +190,7 @@ def test_a_later_process_loads_both_callbacks_from_the_disk_cache():
 
 
 def test_every_lean_model_passes_the_self_check():
-    from hierreg.nutpie_compile import _agrees_with_model
+    from hierreg.sampling.nutpie_compile import _agrees_with_model
 
     compiled = compile_numba(_model())
     assert _agrees_with_model(compiled) is None
@@ -199,7 +199,7 @@ def test_every_lean_model_passes_the_self_check():
 def test_a_wrong_record_layout_is_caught_and_nutpie_own_callbacks_used(monkeypatch):
     """What the version bound cannot catch: a layout that changed under the same signature.
     Here the containers' data pointers are read from each other's slots."""
-    import hierreg.nutpie_compile as nc
+    import hierreg.sampling.nutpie_compile as nc
 
     real_layout = nc._layout
 
@@ -230,7 +230,7 @@ def test_other_threads_get_stock_nutpie_and_numba_while_hierreg_compiles():
 
     import numba
 
-    import hierreg.nutpie_compile as nc
+    import hierreg.sampling.nutpie_compile as nc
 
     compile_numba(_model())  # installs the hooks
     seen = {}

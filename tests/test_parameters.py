@@ -5,9 +5,9 @@ import inspect
 import pytest
 
 from hierreg import HierarchicalLinearRegression
-from hierreg.inference import SAMPLERS
-from hierreg.model import POOLING_MODES
+from hierreg.model.graph import POOLING_MODES
 from hierreg.parameters import PARAMETER_SCHEMA, check_choice, choices
+from hierreg.sampling.samplers import SAMPLERS
 from hierreg.schema import validate
 
 

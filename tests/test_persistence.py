@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
-from hierreg import HierarchicalLinearRegression, persistence
+from hierreg import HierarchicalLinearRegression
+from hierreg.results import persistence
 from tests.conftest import fit_quietly, simulate_groups
 
 TINY = dict(draws=30, tune=30, chains=1, progressbar=False, random_state=0)

@@ -247,7 +247,7 @@ def test_intervals_cover_held_out_data_at_the_nominal_rate():
 @pytest.mark.parametrize("group_noise", [False, True])
 @pytest.mark.parametrize("chunk_elements", [10**7, 7 * 13])  # one chunk; many uneven chunks
 def test_log_likelihood_every_element_in_chunks(monkeypatch, group_noise, chunk_elements):
-    from hierreg import predict
+    from hierreg.results import predict
 
     monkeypatch.setattr(predict, "LOGLIK_CHUNK_ELEMENTS", chunk_elements)
     rng = np.random.default_rng(5)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hierreg.priors import Prior, default_priors
+from hierreg.model.priors import Prior, default_priors
 
 
 def _data(scale_y=1.0, scale_x=1.0, shift_x=0.0, seed=0):

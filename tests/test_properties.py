@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 
 from hierreg import HierarchicalLinearRegression, SamplingWarning
-from hierreg.design import build_design
-from hierreg.priors import default_priors
+from hierreg.design.build import build_design
+from hierreg.model.priors import default_priors
 from tests.conftest import FAST, simulate_groups
 
 FRAME, _ = simulate_groups(n_groups=5, n_per_group=12, seed=11)

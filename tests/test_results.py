@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hierreg import HierarchicalLinearRegression
-from hierreg.results import FittedModel
+from hierreg.results.fitted import FittedModel
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from hierreg.design import build_design
-from hierreg.model import ModelStructure, build_model
-from hierreg.priors import default_priors
-from hierreg.standardize import Standardization
+from hierreg.design.build import build_design
+from hierreg.model.graph import ModelStructure, build_model
+from hierreg.model.priors import default_priors
+from hierreg.model.standardize import Standardization
 
 
 def _standardised(frame, pooling="partial"):

@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 
 from hierreg import HierarchicalLinearRegression
-from hierreg.predict import PosteriorArrays, log_likelihood, moments, predictive_draws
-from hierreg.priors import Prior
+from hierreg.model.priors import Prior
+from hierreg.results.predict import PosteriorArrays, log_likelihood, moments, predictive_draws
 from tests.conftest import FAST, fit_quietly
 
 TRUE_SLOPE = 2.0

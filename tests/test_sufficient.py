@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hierreg import HierarchicalLinearRegression
-from hierreg.design import build_design
-from hierreg.model import ModelStructure, build_model
-from hierreg.priors import default_priors
-from hierreg.standardize import Standardization
-from hierreg.sufficient import SufficientStatistics, choose_likelihood_mode
+from hierreg.design.build import build_design
+from hierreg.model.graph import ModelStructure, build_model
+from hierreg.model.priors import default_priors
+from hierreg.model.standardize import Standardization
+from hierreg.model.sufficient import SufficientStatistics, choose_likelihood_mode
 from tests.conftest import FAST, fit_quietly
 
 
@@ -78,7 +78,7 @@ def _loglik_from_statistics(stats, beta, sigma):
 
 
 def test_statistics_give_the_pointwise_log_likelihood_summed():
-    from hierreg.predict import PosteriorArrays, log_likelihood
+    from hierreg.results.predict import PosteriorArrays, log_likelihood
 
     rng = np.random.default_rng(1)
     X, y, g = rng.normal(size=(50, 2)), rng.normal(size=50), rng.integers(0, 4, size=50)

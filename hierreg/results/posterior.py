@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from hierreg.model import (
+from hierreg.model.graph import (
     CORR_DIMS,
     FLAT_DIM,
     FactorStructure,
@@ -16,7 +16,7 @@ from hierreg.model import (
     term_dims,
     unflatten,
 )
-from hierreg.standardize import Standardization
+from hierreg.model.standardize import Standardization
 
 __all__ = [
     "add_log_likelihood",
@@ -48,7 +48,7 @@ def offsets_from_mixed(posterior: xr.Dataset, centring: np.ndarray, n_groups: in
 def drop_empty_slots(
     posterior: xr.Dataset, structure: ModelStructure, group_dim: str, n_groups: int, slots: int
 ) -> xr.Dataset:
-    """Keep the first ``n_groups`` of ``slots`` group slots (see :mod:`hierreg.compiled`).
+    """Keep the first ``n_groups`` of ``slots`` group slots (see :mod:`hierreg.sampling.compiled`).
 
     Flat term-major parameters (dims ``group_term``) keep positions ``j * slots + g`` for
     ``g < n_groups``; per-group parameters (dims ``<group>``) their first ``n_groups``.
@@ -126,7 +126,7 @@ def finalize_posterior(
 def _unflatten_group_terms(
     posterior: xr.Dataset, structure: ModelStructure, group_dim: str, groups, terms
 ) -> xr.Dataset:
-    """Flat ``group_term`` draws (see :mod:`hierreg.model`) -> dims ``(<group>, term)``."""
+    """Flat ``group_term`` draws (see :mod:`hierreg.model.graph`) -> dims ``(<group>, term)``."""
     flat = [name for name, var in posterior.data_vars.items() if FLAT_DIM in var.dims]
     if not flat:
         return posterior
@@ -178,7 +178,7 @@ def _restore_factor_effects(
     """A further grouping factor's draws -> ``effect_<fdim>`` (dims ``(<fdim>, <fdim>_term)``,
     data units), ``tau_<fdim>`` (and ``corr_<fdim>``), and ``z_<fdim>`` (the iid ``N(0, 1)``
     draws ``z0 + w / sqrt(L)``, same dims); the mean deviation that the model moved into the
-    population coefficients' variables (see :func:`hierreg.model._factor_effects`) is taken
+    population coefficients' variables (see :func:`hierreg.model.graph._factor_effects`) is taken
     back out of ``mu`` / ``beta_common`` (still standardised: restored afterwards)."""
     term_dim = factor_term_dim(fdim)
     names = [units.terms[k] for k in fs.varying_index]

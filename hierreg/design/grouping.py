@@ -25,7 +25,7 @@ from typing import Any
 
 import formulae
 
-from hierreg.design import INTERCEPT, term_columns
+from hierreg.design.build import INTERCEPT, term_columns
 
 __all__ = ["Grouping", "resolve_grouping", "split_group_terms"]
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import xarray as xr
 
-from hierreg.families import Family, family
-from hierreg.model import CORR_DIMS, ModelStructure, factor_term_dim
+from hierreg.model.families import Family, family
+from hierreg.model.graph import CORR_DIMS, ModelStructure, factor_term_dim
 
 __all__ = [
     "FactorDraws",
@@ -103,7 +103,7 @@ class PosteriorArrays:
     sigma : ndarray of shape (n_draws,) or (n_draws, n_groups)
         Residual sd (the scale of the Student-t noise).
     likelihood : str
-        The likelihood family's name (:mod:`hierreg.families`).
+        The likelihood family's name (:mod:`hierreg.model.families`).
     noise_params : dict of str to ndarray of shape (n_draws,)
         The family's further parameters (Student-t: ``nu``).
     corr : ndarray of shape (n_draws, n_terms, n_terms) or None

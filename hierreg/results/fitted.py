@@ -18,17 +18,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hierreg.design import Design, DesignSpec
-from hierreg.families import family
-from hierreg.model import CORR_DIMS, ModelStructure, factor_dims, factor_term_dim, group_dim
-from hierreg.predict import (
+from hierreg.design.build import Design, DesignSpec
+from hierreg.model.families import family
+from hierreg.model.graph import CORR_DIMS, ModelStructure, factor_dims, factor_term_dim, group_dim
+from hierreg.model.priors import DefaultPriors, Prior
+from hierreg.results.predict import (
     PosteriorArrays,
     moments,
     predict_moments,
     predict_moments_with_factors,
     predictive_draws,
 )
-from hierreg.priors import DefaultPriors, Prior
 
 __all__ = ["FittedModel"]
 

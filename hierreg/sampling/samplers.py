@@ -18,8 +18,8 @@ import pymc as pm
 import xarray as xr
 from sklearn.exceptions import ConvergenceWarning
 
-from hierreg.compile_cache import healing
-from hierreg.mcmc_stats import convergence_statistics
+from hierreg.sampling.compile_cache import healing
+from hierreg.sampling.mcmc_stats import convergence_statistics
 
 __all__ = [
     "SAMPLERS",
@@ -276,7 +276,7 @@ def convergence_diagnostics(
     Over the posterior variables ``var_names`` (default: all). Like PyMC's own checks, the
     estimator passes the sampled parameters: quantities derived from them afterwards add
     cost, not information. R-hat is ArviZ's default (rank-normalised split R-hat), the ESS
-    are ArviZ's bulk and tail ESS, computed by :mod:`hierreg.mcmc_stats` over all
+    are ArviZ's bulk and tail ESS, computed by :mod:`hierreg.sampling.mcmc_stats` over all
     parameters at once (the same numbers, several times faster).
 
     R-hat is NaN with a single chain. ``sampling_seconds`` is the sampler's own time for

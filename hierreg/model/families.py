@@ -1,10 +1,10 @@
 """Likelihood families: what the distribution of the response contributes, in one object.
 
-A family is the seam between the linear predictor ``eta`` (built by :mod:`hierreg.model`
+A family is the seam between the linear predictor ``eta`` (built by :mod:`hierreg.model.graph`
 the same way for every family) and the response: how ``y`` is observed given ``eta`` and
 the scale ``sigma`` in the PyMC model, which further parameters it has (with their priors),
 whether its likelihood can be written from per-group sufficient statistics, and, for
-predictions and LOO in NumPy (:mod:`hierreg.predict`), its variance, its noise draws and its
+predictions and LOO in NumPy (:mod:`hierreg.results.predict`), its variance, its noise draws and its
 pointwise log density. A new outcome type is one new class registered in :data:`FAMILIES`;
 nothing else branches on the family's name.
 
@@ -22,7 +22,7 @@ import pymc as pm
 import xarray as xr
 from scipy.special import gammaln
 
-from hierreg.priors import Prior
+from hierreg.model.priors import Prior
 
 __all__ = ["FAMILIES", "LIKELIHOODS", "NU_PRIOR", "Family", "Normal", "StudentT", "family"]
 

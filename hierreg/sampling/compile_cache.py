@@ -27,6 +27,8 @@ from typing import Any
 
 __all__ = ["CompileCacheWarning", "ensure_usable_location", "healing"]
 
+# bound on the cache entries one compile may remove (each costs a compile attempt)
+MAX_HEALS = 16
 _NUMBA_CACHING = os.path.join("numba", "core", "caching.py")
 _CACHE_SUFFIXES = (".nbi", ".nbc")
 
@@ -85,26 +87,39 @@ def ensure_usable_location() -> Path | None:
 
 
 def healing[T](compile: Callable[[], T]) -> T:
-    """``compile()``; if it fails while numba reads a cache entry, delete that entry, warn,
-    and call ``compile()`` once more (a second failure propagates)."""
+    """``compile()``; each time it fails while numba reads a cache entry not removed before,
+    delete that entry and compile again (at most ``MAX_HEALS`` times; any other failure
+    propagates), then warn once naming what was removed.
+
+    Several entries can be unreadable at once: an upgrade that moved a module the cached code
+    refers to makes every entry of that code fail, one per compile.
+    """
+    removed: list[Path] = []
+    first: str | None = None
     try:
-        return compile()
-    except Exception as err:
-        damaged = _cache_files_in(err.__traceback__)
-        if not damaged:
-            raise
-        for path in damaged:
+        for _ in range(MAX_HEALS):
             try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-        warnings.warn(
-            f"a compile cache entry could not be read ({type(err).__name__}: {err}); removed "
-            f"{', '.join(p.name for p in damaged)} and compiling again",
-            CompileCacheWarning,
-            stacklevel=3,
-        )
-    return compile()
+                return compile()
+            except Exception as err:
+                damaged = [p for p in _cache_files_in(err.__traceback__) if p not in removed]
+                if not damaged:
+                    raise
+                for path in damaged:
+                    try:
+                        path.unlink()
+                    except FileNotFoundError:
+                        pass
+                removed.extend(damaged)
+                first = first or f"{type(err).__name__}: {err}"
+        return compile()
+    finally:
+        if removed:
+            warnings.warn(
+                f"a compile cache entry could not be read ({first}); removed "
+                f"{', '.join(p.name for p in removed)} and compiled again",
+                CompileCacheWarning,
+                stacklevel=3,
+            )
 
 
 def _cache_files_in(traceback: Any) -> list[Path]:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import xarray as xr
 
-from hierreg.design import INTERCEPT, Design
-from hierreg.priors import DefaultPriors, safe_sd
+from hierreg.design.build import INTERCEPT, Design
+from hierreg.model.priors import DefaultPriors, safe_sd
 
 __all__ = ["Standardization"]
 

@@ -15,13 +15,13 @@ Loading treats both files as untrusted data (the threat model is in docs/saving.
 2. ``posterior.nc`` is read into memory once, checked against its checksum, and parsed from
    that copy (what is checked is what is parsed);
 3. the saved formulas are checked token by token against an allow-list
-   (:mod:`hierreg.formula_check`) before formulae evaluates anything, and evaluated in an
+   (:mod:`hierreg.design.formula_check`) before formulae evaluates anything, and evaluated in an
    environment of formulae's transforms and NumPy ufuncs only;
 4. labels, terms and shapes must agree between the two files.
 
 Saving writes both files into a fresh folder beside the target and swaps it into place
-(:mod:`hierreg.atomic`): a failure at any point leaves the earlier model loadable. No pickle:
-loading executes no code from the files.
+(:mod:`hierreg.results.atomic`): a failure at any point leaves the earlier model loadable.
+No pickle: loading executes no code from the files.
 """
 
 from __future__ import annotations
@@ -41,16 +41,15 @@ import pandas as pd
 import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
-from hierreg.atomic import check_replaceable, replace_folder, write_file
-from hierreg.design import (
+from hierreg.design.build import (
     FACTOR_SEPARATOR,
     DesignSpec,
     GroupingFactor,
     as_2d_frame,
     formula_spec_from_columns,
 )
-from hierreg.formula_check import UnsafeFormulaError, check_formula_is_data
-from hierreg.model import (
+from hierreg.design.formula_check import UnsafeFormulaError, check_formula_is_data
+from hierreg.model.graph import (
     COVARIANCES,
     LIKELIHOODS,
     POOLING_MODES,
@@ -59,9 +58,10 @@ from hierreg.model import (
     factor_dims,
     group_dim,
 )
+from hierreg.model.priors import DefaultPriors, Prior
 from hierreg.parameters import LABEL, PARAMETER_SCHEMA, PRIOR_SCHEMA
-from hierreg.priors import DefaultPriors, Prior
-from hierreg.results import FittedModel
+from hierreg.results.atomic import check_replaceable, replace_folder, write_file
+from hierreg.results.fitted import FittedModel
 from hierreg.schema import AnyOf, Check, Choice, Fields, ListOf, MapOf, Optional, validate
 
 if TYPE_CHECKING:
@@ -362,7 +362,7 @@ def _read_posterior(path: Path, meta: dict) -> xr.DataTree:
 
 
 def _check_saved_formulas(meta: dict, where: str) -> None:
-    """The allow-list (:mod:`hierreg.formula_check`) on both saved formulas: the design's,
+    """The allow-list (:mod:`hierreg.design.formula_check`) on both saved formulas: the design's,
     evaluated on load, and the parameter, evaluated by a refit."""
     design = meta["design"]
     if design["formula"] is not None:

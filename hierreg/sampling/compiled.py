@@ -1,6 +1,6 @@
 """Compile once, refit many: a per-process cache of nutpie-compiled models.
 
-A fit's graph is fixed by :func:`hierreg.model.graph_key` (structure, terms, group
+A fit's graph is fixed by :func:`hierreg.model.graph.graph_key` (structure, terms, group
 dimension) and by its number of group slots; everything else (priors, rows, sufficient
 statistics) enters through ``pm.Data`` containers. A refit with an equal key, whose groups
 fit in a cached model's slots, therefore reuses that compiled model and only swaps the data
@@ -15,7 +15,7 @@ counts form a grid, ``8 * round(1.5 ** k)`` (8, 16, 24, 40, 64, 88, 136, 208, ..
 with ``n`` groups gets the smallest count ``>= n``, and the folds of a cross-validation,
 which see different subsets of the groups, mostly share one (radon's 85 counties and folds
 of 65 to 88 counties: 88 slots). Empty slots carry no data and parameters independent of the
-rest (see :func:`hierreg.model.build_model`), so the posterior is exactly that of the
+rest (see :func:`hierreg.model.graph.build_model`), so the posterior is exactly that of the
 unpadded model; they cost a little sampling time and are dropped from the posterior.
 
 The cache is bounded (least recently used first out), per process and never pickled: an
@@ -36,9 +36,9 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from hierreg.compile_cache import healing
-from hierreg.inference import SamplerSettings
-from hierreg.nutpie_compile import compile_numba
+from hierreg.sampling.compile_cache import healing
+from hierreg.sampling.nutpie_compile import compile_numba
+from hierreg.sampling.samplers import SamplerSettings
 
 __all__ = [
     "MAX_ENTRIES",

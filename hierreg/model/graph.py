@@ -2,8 +2,8 @@
 
 The graph holds free parameters only (no deterministics), so it compiles and samples as
 fast as the same model written by hand. It is built on the standardised design of
-:mod:`hierreg.standardize`; :mod:`hierreg.posterior` maps the draws back to data units and
-assembles the per-group coefficients ``beta``.
+:mod:`hierreg.model.standardize`; :mod:`hierreg.results.posterior` maps the draws back to
+data units and assembles the per-group coefficients ``beta``.
 
 Free parameters (coordinates carry the real group labels and term names):
 
@@ -23,7 +23,7 @@ Free parameters (coordinates carry the real group labels and term names):
   levels with the coefficients' fixed prior scales (the first factor carries the level);
 * ``y``: the observed response, dims ``obs`` (``likelihood_mode="rows"``), or
   ``y_loglik``, a potential holding the same log-likelihood computed from per-group
-  sufficient statistics (``likelihood_mode="sufficient"``, see :mod:`hierreg.sufficient`).
+  sufficient statistics (``likelihood_mode="sufficient"``, see :mod:`hierreg.model.sufficient`).
 
 Group-by-term parameters (``beta``/``beta_varying`` without pooling, ``z`` or centred
 ``beta`` with partial pooling) are sampled as one flat vector, dims ``group_term``, term-major
@@ -41,11 +41,11 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from hierreg.centring import centring_mask
-from hierreg.design import Design, DesignSpec
-from hierreg.families import LIKELIHOODS, family
-from hierreg.priors import DefaultPriors
-from hierreg.sufficient import SufficientStatistics
+from hierreg.design.build import Design, DesignSpec
+from hierreg.model.centring import centring_mask
+from hierreg.model.families import LIKELIHOODS, family
+from hierreg.model.priors import DefaultPriors
+from hierreg.model.sufficient import SufficientStatistics
 
 __all__ = [
     "FLAT_DIM",
@@ -70,7 +70,7 @@ COVARIANCES = ("diagonal", "full")
 LKJ_ETA = 2.0
 CORR_DIMS = ("corr_term", "corr_term_2")
 # what the estimator accepts; "auto" becomes "mixed" (a centring choice per group and term,
-# see hierreg.centring) or, with a full covariance, "noncentered"
+# see hierreg.model.centring) or, with a full covariance, "noncentered"
 PARAMETRIZATIONS = ("auto", "noncentered", "centered")
 FLAT_DIM = "group_term"
 COLUMNWISE_MAX_TERMS = 8
@@ -177,7 +177,7 @@ def build_model(
 
     Every number taken from the data (priors, rows or sufficient statistics) enters through
     a ``pm.Data`` container named as in :func:`model_data`, so a compiled model can be fed
-    the data of another fit with the same :func:`graph_key` (see :mod:`hierreg.compiled`).
+    the data of another fit with the same :func:`graph_key` (see :mod:`hierreg.sampling.compiled`).
 
     Parameters
     ----------
@@ -198,7 +198,7 @@ def build_model(
         lets one compiled model serve fits with different numbers of groups.
     centring : ndarray of shape (n_groups, n_varying), optional
         With ``structure.parametrization == "mixed"``: 1 where a group samples a varying
-        term centred (:func:`hierreg.centring.centring_mask`, computed from ``design`` when
+        term centred (:func:`hierreg.model.centring.centring_mask`, computed from ``design`` when
         not given).
 
     Returns
@@ -322,7 +322,7 @@ def model_data(
     * centred partial pooling: ``group_mask`` (1 for a group, 0 for an empty slot);
     * ``parametrization="mixed"``: ``centring``, term-major like ``z`` (position
       ``k * slots + g``): 1 where group ``g`` samples term ``k`` centred
-      (:func:`hierreg.centring.centring_mask`), 0 elsewhere and in empty slots.
+      (:func:`hierreg.model.centring.centring_mask`), 0 elsewhere and in empty slots.
     """
     n_groups = 1 if structure.pooling == "complete" else len(design.spec.groups)
     slots = n_groups if n_slots is None or structure.pooling == "complete" else n_slots
@@ -599,7 +599,7 @@ def _varying_coefficients(structure, prior, var_idx, name, var_dim, slots, mask=
         # division per coefficient 1.33x, Sum(c (u - mu)^2) 1.9x (PyTensor's fusion);
         # this costs about the same as the non-centred model (1.11 vs 1.04-1.1 us).
         # u is stored as "z" and turned into the offsets (beta - mu) / tau after sampling
-        # (hierreg.posterior.offsets_from_mixed).
+        # (hierreg.results.posterior.offsets_from_mixed).
         u_columns = columns(pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM))
         coefficients, correction = [], 0.0
         for j, (c, u) in enumerate(zip(columns(mask), u_columns, strict=True)):
