@@ -12,7 +12,7 @@ from hierreg.estimator import HierarchicalLinearRegression  # noqa: E402
 from hierreg.evaluation import compare, posterior_predictive_rmsd  # noqa: E402
 from hierreg.many import fit_many  # noqa: E402
 from hierreg.model.priors import Prior  # noqa: E402
-from hierreg.sampling.samplers import SamplingWarning  # noqa: E402
+from hierreg.sampling.diagnostics import SamplingWarning  # noqa: E402
 
 __all__ = [
     "CompileCacheWarning",

@@ -129,7 +129,7 @@ def _check_out_folder(out: Path) -> None:
 
 def _run_fit(args: argparse.Namespace) -> int:
     from hierreg import HierarchicalLinearRegression
-    from hierreg.sampling.samplers import SamplingWarning
+    from hierreg.sampling.diagnostics import SamplingWarning
 
     _check_out_folder(args.out)
     frame = _read_csv(args.data)
@@ -178,7 +178,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 def _run_radon(args: argparse.Namespace) -> int:
     from hierreg.radon import fit_radon, format_result
-    from hierreg.sampling.samplers import SamplingWarning
+    from hierreg.sampling.diagnostics import SamplingWarning
 
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file, not a folder")

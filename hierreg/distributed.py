@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from hierreg.design.build import Design, DesignSpec, build_design, normalize_formula
+from hierreg.model.families import family
 from hierreg.model.sufficient import SufficientStatistics
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "predict_dask",
     "require_dask",
     "statistics_from_dask",
-    "standardized_statistics",
 ]
 
 # formulae transforms that learn from the data they are first applied to: fitted on a
@@ -163,21 +163,6 @@ def predict_dask(fitted: Any, ddf: Any, new_groups: str, return_std: bool = Fals
     return (out["mean"], out["std"]) if return_std else out["mean"]
 
 
-def standardized_statistics(
-    raw: SufficientStatistics, x_scale: np.ndarray, y_center: float, y_scale: float
-) -> SufficientStatistics:
-    """Statistics of ``X / x_scale`` and ``(y - y_center) / y_scale`` from those of the
-    design augmented with a last column of ones (exact algebra, no rows needed)."""
-    k = raw.xtx.shape[1] - 1
-    d = 1.0 / np.asarray(x_scale, dtype=float)
-    xtx = raw.xtx[:, :k, :k] * d[None, :, None] * d[None, None, :]
-    column_sums = raw.xtx[:, :k, k]
-    y_sums = raw.xty[:, k]
-    xty = (raw.xty[:, :k] - y_center * column_sums) * d[None, :] / y_scale
-    yty = (raw.yty - 2 * y_center * y_sums + raw.n * y_center**2) / y_scale**2
-    return SufficientStatistics(n=raw.n.copy(), xtx=xtx, xty=xty, yty=yty)
-
-
 def _template(ddf: Any, used: list, group: Any) -> pd.DataFrame:
     """A few real rows plus one row per level of every non-numeric column and group."""
     head = ddf[used].head(TEMPLATE_ROWS, npartitions=-1)
@@ -218,3 +203,26 @@ def _total(parts: list[tuple[SufficientStatistics, int]]) -> tuple[SufficientSta
     for more, rows in parts[1:]:
         statistics, n_rows = statistics + more, n_rows + rows
     return statistics, n_rows
+
+
+def check_dask_fit(formula, y, store_loglik, likelihood, likelihood_mode, predictors) -> None:
+    """What a fit from a Dask DataFrame (sufficient statistics only) cannot do."""
+    require_dask()
+    if formula is None:
+        raise ValueError("fitting from a Dask DataFrame needs a formula naming the response")
+    if y is not None:
+        raise ValueError(
+            "fitting from a Dask DataFrame takes the response from the formula; pass y=None"
+        )
+    if not family(likelihood).sufficient_statistics or likelihood_mode == "rows":
+        raise ValueError(
+            "a Dask DataFrame is fitted through sufficient statistics: it needs "
+            "likelihood='normal' and likelihood_mode 'auto' or 'sufficient'"
+        )
+    if store_loglik is True:
+        raise ValueError(
+            "store_log_likelihood=True needs the rows on the driver; a Dask fit keeps them "
+            "on the cluster (use 'auto' or False)"
+        )
+    if predictors:
+        raise ValueError("group_predictors are not supported for Dask DataFrame input yet")

@@ -1,12 +1,17 @@
-"""The scikit-learn facade: validate parameters, then design -> model -> inference."""
+"""The scikit-learn facade. ``fit`` is the data path, one call per step:
+
+parameters -> options (:mod:`hierreg.options`) -> design (:mod:`hierreg.design`) -> structure
+and priors (:mod:`hierreg.model`) -> draws (:mod:`hierreg.sampling`) -> a
+:class:`~hierreg.results.fitted.FittedModel` (:mod:`hierreg.results`), which every fitted
+attribute, prediction and saved file reads.
+"""
 
 from __future__ import annotations
 
 import numbers
 import os
-import time
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +19,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hierreg.design.build import (
@@ -24,75 +28,27 @@ from hierreg.design.build import (
     build_design,
     check_constant_within_groups,
     factor_columns,
-    normalize_formula,
-    term_columns,
 )
-from hierreg.design.grouping import Grouping, resolve_grouping
 from hierreg.distributed import (
+    check_dask_fit,
     is_dask_collection,
     predict_dask,
-    require_dask,
-    standardized_statistics,
     statistics_from_dask,
 )
-from hierreg.model.centring import centring_mask
-from hierreg.model.families import family
-from hierreg.model.graph import (
-    FactorStructure,
-    ModelStructure,
-    build_model,
-    factor_dims,
-    graph_key,
-    group_dim,
-    model_data,
-)
-from hierreg.model.priors import (
-    check_user_priors,
-    default_priors,
-    default_priors_from_moments,
-    with_user_priors,
-)
-from hierreg.model.standardize import Standardization
-from hierreg.model.sufficient import SufficientStatistics, choose_likelihood_mode
+from hierreg.model.priors import check_user_priors, with_user_priors
+from hierreg.model.standardize import data_scale
+from hierreg.model.structure import resolve_structure
+from hierreg.options import FitOptions, fit_options
 from hierreg.parameters import check_choice
 from hierreg.results.fitted import FittedModel
-from hierreg.results.persistence import load_estimator, save_estimator, training_columns
-from hierreg.results.posterior import (
-    add_log_likelihood,
-    drop_empty_slots,
-    finalize_posterior,
-    offsets_from_mixed,
-)
-from hierreg.results.predict import (
-    PosteriorArrays,
-    log_likelihood,
-)
-from hierreg.sampling.compiled import cached_model, sample_compiled
-from hierreg.sampling.samplers import (
-    HIERARCHICAL_DOUBLINGS,
-    SamplerSettings,
-    check_sampler_available,
-    convergence_diagnostics,
-    interrupts_propagate,
-    sample_posterior,
-    warn_if_unconverged,
-)
+from hierreg.results.persistence import load_estimator, save_estimator
+from hierreg.results.posterior import posterior_in_data_units
+from hierreg.results.predict import PosteriorArrays
+from hierreg.sampling.diagnostics import fit_diagnostics
+from hierreg.sampling.run import sample_model
+from hierreg.sampling.samplers import interrupts_propagate
 
 __all__ = ["HierarchicalLinearRegression"]
-
-# store_log_likelihood="auto" stores it up to this many (draw, row) values (800 MB).
-LOG_LIKELIHOOD_AUTO_MAX = 100_000_000
-
-_RESERVED_SAMPLE_KWARGS = {
-    "draws",
-    "tune",
-    "chains",
-    "random_seed",
-    "progressbar",
-    "nuts_sampler",
-    "model",
-    "compute_convergence_checks",
-}
 
 
 class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
@@ -392,93 +348,55 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        options = self._fit_options()  # parameters, before any data is read
+        options = fit_options(self.get_params())  # parameters, before any data is read
         design, distributed = self._fit_design(X, y, options)  # data -> design
-        structure, centring = self._fit_structure(design, distributed, options)
-        defaults, units, statistics = _data_scale(design, distributed)
+        options.grouping.check_terms(design.spec.terms)
+        structure, centring = resolve_structure(  # design -> what shapes the model
+            design,
+            pooling=options.pooling,
+            varying=options.varying,
+            factor_varying=options.factor_varying,
+            group_predictors=options.group_predictors,
+            covariance=options.covariance,
+            parametrization=options.parametrization,
+            group_noise=options.group_noise,
+            likelihood=options.likelihood,
+            likelihood_mode=options.likelihood_mode,
+            statistics=None if distributed is None else distributed.statistics,
+            n_rows=None if distributed is None else distributed.n_rows,
+        )
+        defaults, units, statistics = data_scale(  # priors and the sampler's units
+            design,
+            *(() if distributed is None else (distributed.moments, distributed.statistics)),
+        )
         priors = with_user_priors(defaults, check_user_priors(self.priors, design.spec.terms))
         std_priors = units.priors(priors)
         with interrupts_propagate():  # Ctrl-C: KeyboardInterrupt, the estimator as it was
-            idata, seconds, sampled = _sample(
+            idata, seconds, sampled = sample_model(
                 units.design(design), structure, std_priors, options.settings, statistics,
                 centring,
             )  # fmt: skip
-        idata = _posterior_in_data_units(
+        idata = posterior_in_data_units(  # draws -> data units, labels, log-likelihood
             idata, design, structure, units, std_priors, options.store_log_likelihood,
             training=distributed.template if distributed is not None else X,
             rows=distributed is None,
         )  # fmt: skip
-        diagnostics = _diagnostics(idata, seconds, sampled, structure, options.settings)
+        diagnostics = fit_diagnostics(idata, seconds, sampled, options.settings)
         fitted = FittedModel(design.spec, structure, idata, priors, defaults.as_dict(), diagnostics)
         self._adopt(fitted, feature_names=_string_columns(X))
         if distributed is not None:
             self.n_features_in_ = len(X.columns)
         return self
 
-    def _fit_options(self) -> _FitOptions:
-        """The parameters checked and resolved before any data is read."""
-        settings = self._sampler_settings()
-        self._new_groups()
-        store_loglik = self.store_log_likelihood
-        if not (isinstance(store_loglik, bool | np.bool_) or _is_auto(store_loglik)):
-            raise TypeError(
-                f"store_log_likelihood must be True, False or 'auto', got {store_loglik!r}"
-            )
-        likelihood_mode = check_choice("likelihood_mode", self.likelihood_mode)
-        likelihood = check_choice("likelihood", self.likelihood)
-        if not family(likelihood).sufficient_statistics:
-            if likelihood_mode == "sufficient":
-                raise ValueError(
-                    f"likelihood_mode='sufficient' needs likelihood='normal' (a {likelihood} "
-                    "likelihood has no sufficient statistics); use 'rows' or 'auto'"
-                )
-            likelihood_mode = "rows"
-        pooling = check_choice("pooling", self.pooling)
-        check_choice("parametrization", self.parametrization)
-        if not isinstance(self.group_noise, bool | np.bool_):
-            raise TypeError(f"group_noise must be True or False, got {self.group_noise!r}")
-        grouping = resolve_grouping(self.formula, self.group, self.varying)
-        if grouping.group is None:
-            pooling = "complete"
-        extra = grouping.extra if pooling != "complete" else ()
-        if extra:
-            if likelihood_mode == "sufficient":
-                raise ValueError(
-                    f"likelihood_mode='sufficient' needs one grouping factor, got "
-                    f"{list(grouping.factors)} (crossed or nested groups do not split the "
-                    "likelihood by group); use 'rows' or 'auto'"
-                )
-            likelihood_mode = "rows"
-        if pooling == "complete" and self.group_noise:
-            raise ValueError("group_noise=True needs groups: use pooling='none' or 'partial'")
-        predictors = self._group_predictor_columns(grouping)
-        if predictors and pooling == "none":
-            raise ValueError(
-                "group_predictors cannot be estimated with pooling='none': every group's "
-                "own intercept absorbs them; use pooling='partial'"
-            )
-        return _FitOptions(
-            settings=settings,
-            store_log_likelihood=store_loglik,
-            likelihood=likelihood,
-            likelihood_mode=likelihood_mode,
-            pooling=pooling,
-            grouping=grouping,
-            group_predictors=predictors,
-            formula=_formula_with(grouping.formula, predictors),
-            # complete pooling ignores groups, but array input must still drop the group column
-            keep_group=pooling != "complete" or self.formula is None,
-        )
-
-    def _fit_design(self, X: Any, y: Any, options: _FitOptions) -> tuple[Design, Any]:
+    def _fit_design(self, X: Any, y: Any, options: FitOptions) -> tuple[Design, Any]:
         """Data -> design (validated, encoded); for a Dask DataFrame also the statistics
         reduced on the cluster (else None)."""
         grouping, predictors = options.grouping, options.group_predictors
         group = grouping.group
         distributed = None
         if is_dask_collection(X):
-            _check_dask_fit(
-                self, y, options.store_log_likelihood, options.likelihood,
+            check_dask_fit(
+                self.formula, y, options.store_log_likelihood, options.likelihood,
                 options.likelihood_mode, predictors,
             )  # fmt: skip
             if len(grouping.factors) > 1:
@@ -519,72 +437,6 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                     f"{len(factor.levels)}"
                 )
         return design, distributed
-
-    def _fit_structure(
-        self, design: Design, distributed: Any, options: _FitOptions
-    ) -> tuple[ModelStructure, np.ndarray | None]:
-        """What shapes the model (varying terms, covariance, parametrisation, likelihood
-        form), and which group coefficients a ``"mixed"`` parametrisation centres."""
-        pooling, grouping = options.pooling, options.grouping
-        covariance = check_choice("covariance", self.covariance)
-        grouping.check_terms(design.spec.terms)
-        primary_varying = grouping.varying[0] if grouping.varying else self.varying
-        varying = _resolve_varying(primary_varying, design.spec, pooling, options.group_predictors)
-        factor_structures = tuple(
-            FactorStructure(
-                varying=_resolve_varying(v, design.spec, pooling),
-                covariance=covariance,
-            )
-            for v in grouping.varying[1 : 1 + len(design.spec.factors)]
-        )
-        if covariance == "full":
-            varying_counts = [sum(varying)] + [sum(f.varying) for f in factor_structures]
-            _check_full_covariance(pooling, self.parametrization, varying_counts)
-            if sum(varying) < 2:  # the first factor varies one term: nothing to correlate
-                covariance = "diagonal"
-        parametrization, centring = _resolve_parametrization(
-            self.parametrization,
-            pooling,
-            covariance,
-            design,
-            varying,
-            None if distributed is None else distributed.statistics,
-        )
-        n_groups = 0 if design.spec.groups is None else len(design.spec.groups)
-        structure = ModelStructure(
-            pooling=pooling,
-            varying=varying,
-            parametrization=parametrization,
-            group_noise=bool(self.group_noise),
-            likelihood_mode=choose_likelihood_mode(
-                "sufficient" if distributed is not None else options.likelihood_mode,
-                len(design.y) if distributed is None else distributed.n_rows,
-                max(n_groups, 1),
-                len(design.spec.terms),
-            ),
-            likelihood=options.likelihood,
-            covariance=covariance,
-            factors=factor_structures,
-        )
-        return structure, centring
-
-    def _group_predictor_columns(self, grouping: Grouping) -> list[str]:
-        predictors = self.group_predictors
-        if predictors is None:
-            return []
-        if isinstance(predictors, str):
-            predictors = [predictors]
-        if not isinstance(predictors, Sequence) or not all(
-            isinstance(c, str) and c.isidentifier() for c in predictors
-        ):
-            raise TypeError(
-                f"group_predictors must be a list of column names, got {self.group_predictors!r}"
-            )
-        if grouping.formula is None or grouping.group is None:
-            raise ValueError("group_predictors needs a formula and a group column")
-        if len(set(predictors)) != len(predictors):
-            raise ValueError(f"group_predictors lists a column twice: {list(predictors)}")
-        return list(predictors)
 
     def _adopt(self, fitted: FittedModel, feature_names: np.ndarray | None) -> None:
         """Set every fitted attribute from ``fitted`` (the end of ``fit``, and ``load``)."""
@@ -790,43 +642,6 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     def _posterior_arrays(self) -> PosteriorArrays:
         return self.fitted_.posterior_arrays()
 
-    # --- parameter validation ------------------------------------------------------------
-
-    def _sampler_settings(self) -> SamplerSettings:
-        for name in ("draws", "tune", "chains"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-                raise TypeError(f"{name} must be a positive integer, got {value!r}")
-            if value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        ta = self.target_accept
-        if ta is not None:
-            if not isinstance(ta, numbers.Real) or isinstance(ta, bool):
-                raise TypeError(f"target_accept must be a float in (0, 1) or None, got {ta!r}")
-            if not 0 < ta < 1:
-                raise ValueError(f"target_accept must be in (0, 1), got {ta!r}")
-        sampler = check_choice("sampler", self.sampler)
-        check_sampler_available(sampler)
-        kwargs = self.sample_kwargs
-        if kwargs is not None:
-            if not isinstance(kwargs, Mapping):
-                raise TypeError(f"sample_kwargs must be a dict or None, got {type(kwargs)}")
-            clash = sorted(_RESERVED_SAMPLE_KWARGS.intersection(kwargs))
-            if clash:
-                raise ValueError(
-                    f"sample_kwargs may not set {clash}: use the estimator's own parameters"
-                )
-        return SamplerSettings(
-            sampler=sampler,
-            draws=int(self.draws),
-            tune=int(self.tune),
-            chains=int(self.chains),
-            target_accept=None if ta is None else float(ta),
-            seed=_seed(self.random_state),
-            progressbar=bool(self.progressbar),
-            sample_kwargs=dict(kwargs) if kwargs else None,
-        )
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
@@ -834,208 +649,6 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _FitOptions:
-    """The estimator's parameters as ``fit`` resolved them, before any data is read."""
-
-    settings: SamplerSettings
-    store_log_likelihood: Any
-    likelihood: str
-    likelihood_mode: str
-    pooling: str
-    grouping: Grouping
-    group_predictors: list[str]
-    formula: str | None
-    keep_group: bool
-
-
-def _data_scale(design: Design, distributed: Any) -> tuple[Any, Standardization, Any]:
-    """Data-scaled default priors, the standardisation the sampler works in, and (Dask) the
-    standardised sufficient statistics: from the rows, or from the cluster's pooled moments."""
-    terms = design.spec.terms
-    if distributed is None:
-        return default_priors(design.X, design.y, terms), Standardization.from_design(design), None
-    m = distributed.moments
-    defaults = default_priors_from_moments(m["x_mean"], m["x_sd"], m["y_mean"], m["y_sd"], terms)
-    units = Standardization.from_moments(terms, m["x_sd"], m["y_mean"], m["y_sd"])
-    statistics = standardized_statistics(
-        distributed.statistics, units.x_scale, units.y_center, units.y_scale
-    )
-    return defaults, units, statistics
-
-
-def _posterior_in_data_units(
-    idata, design, structure, units, std_priors, store_loglik, training, rows: bool
-):
-    """The sampler's draws -> data units and labels, the pointwise log-likelihood (when the
-    rows are here and it is wanted), and the training values of the formula's columns."""
-    gdim = group_dim(design)
-    fdims = factor_dims(design) if structure.factors else []
-    idata = finalize_posterior(
-        idata, structure, units, design.y if rows else None, gdim, design.spec.groups,
-        group_sd_scale=std_priors.group_sd_scale[structure.varying_index],
-        factors=[(d, f.levels) for d, f in zip(fdims, design.spec.factors, strict=True)],
-        term_sd_scale=std_priors.group_sd_scale,
-    )  # fmt: skip
-    if rows and _store_log_likelihood(store_loglik, idata, len(design.y)):
-        post = PosteriorArrays.from_posterior(
-            idata["posterior"].to_dataset(), structure, gdim, fdims
-        )
-        pointwise = log_likelihood(
-            design.X, design.y, design.group_index, post, design.factor_index
-        )
-        add_log_likelihood(idata, pointwise)
-    if "constant_data" in idata:  # PyMC's copy of the model's data containers
-        del idata["constant_data"]
-    if design.spec.formula_columns:
-        idata["constant_data"] = training_columns(training, design.spec.formula_columns)
-    return idata
-
-
-def _diagnostics(idata, seconds, sampled, structure, settings) -> dict[str, Any]:
-    """Convergence diagnostics over the sampled parameters (a packed Cholesky factor counted
-    as its sds and correlations), with a SamplingWarning where they fail."""
-    if structure.covariance == "full":
-        sampled = [v for v in sampled if v != "chol"] + ["tau", "corr"]
-    for name in list(sampled):
-        if name.startswith("chol_"):
-            fdim = name[len("chol_") :]
-            sampled = [v for v in sampled if v != name] + [f"tau_{fdim}", f"corr_{fdim}"]
-    diagnostics = convergence_diagnostics(
-        idata, seconds, var_names=sampled, sampler=settings.sampler
-    )
-    warn_if_unconverged(diagnostics)
-    return diagnostics
-
-
-def _sample(
-    design: Design,
-    structure: ModelStructure,
-    priors: Any,
-    settings: SamplerSettings,
-    statistics: SufficientStatistics | None = None,
-    centring: np.ndarray | None = None,
-) -> tuple[Any, float, list[str]]:
-    """Sample the model of a standardised design: (idata, seconds, sampled parameter names).
-
-    With nutpie and no ``sample_kwargs``, through the per-process cache of compiled models
-    (:mod:`hierreg.sampling.compiled`: a refit of the same structure does not recompile); otherwise
-    through :func:`pymc.sample`. ``statistics``: the standardised sufficient statistics,
-    when they do not come from ``design``'s rows (a Dask fit). ``centring``: the centred
-    group coefficients of a ``"mixed"`` parametrisation.
-    """
-    complete = structure.pooling == "complete"
-    n_groups = 1 if complete else len(design.spec.groups)
-    if structure.pooling == "partial" and settings.sampler == "nutpie":
-        settings = replace(settings, extra_doublings=HIERARCHICAL_DOUBLINGS)
-    if structure.likelihood_mode == "sufficient" and statistics is None:
-        g = None if complete else design.group_index
-        statistics = SufficientStatistics.from_arrays(design.X, design.y, g, n_groups)
-    mixed = structure.pooling == "partial" and structure.parametrization == "mixed"
-    if settings.sampler != "nutpie" or settings.sample_kwargs:
-        model = build_model(design, structure, priors, statistics, centring=centring)
-        idata, seconds = sample_posterior(model, settings)
-        if mixed:
-            posterior = idata["posterior"].to_dataset()
-            flat = model["centring"].get_value()
-            idata["posterior"] = offsets_from_mixed(posterior, flat, n_groups)
-        return idata, seconds, [rv.name for rv in model.free_RVs]
-    start = time.perf_counter()
-    entry, _ = cached_model(
-        graph_key(design, structure),
-        n_groups,
-        lambda slots: build_model(design, structure, priors, statistics, slots, centring),
-    )
-    data = model_data(design, structure, priors, statistics, entry.slots, centring)
-    idata, _ = sample_compiled(entry, data, settings)
-    posterior = idata["posterior"].to_dataset()
-    if mixed:
-        posterior = offsets_from_mixed(posterior, data["centring"], n_groups)
-    gdim = group_dim(design)
-    idata["posterior"] = drop_empty_slots(posterior, structure, gdim, n_groups, entry.slots)
-    seconds = time.perf_counter() - start  # compilation (if any) included
-    return idata, seconds, [rv.name for rv in entry.model.free_RVs]
-
-
-def _check_dask_fit(est, y, store_loglik, likelihood, likelihood_mode, predictors) -> None:
-    """What a fit from a Dask DataFrame (sufficient statistics only) cannot do."""
-    require_dask()
-    if est.formula is None:
-        raise ValueError("fitting from a Dask DataFrame needs a formula naming the response")
-    if y is not None:
-        raise ValueError(
-            "fitting from a Dask DataFrame takes the response from the formula; pass y=None"
-        )
-    if not family(likelihood).sufficient_statistics or likelihood_mode == "rows":
-        raise ValueError(
-            "a Dask DataFrame is fitted through sufficient statistics: it needs "
-            "likelihood='normal' and likelihood_mode 'auto' or 'sufficient'"
-        )
-    if store_loglik is True:
-        raise ValueError(
-            "store_log_likelihood=True needs the rows on the driver; a Dask fit keeps them "
-            "on the cluster (use 'auto' or False)"
-        )
-    if predictors:
-        raise ValueError("group_predictors are not supported for Dask DataFrame input yet")
-
-
-def _resolve_parametrization(
-    parametrization: str,
-    pooling: str,
-    covariance: str,
-    design: Design,
-    varying: tuple[bool, ...],
-    statistics: SufficientStatistics | None = None,
-) -> tuple[str, np.ndarray | None]:
-    """The structure's parametrisation and, for ``"mixed"``, which group coefficients are
-    centred (groups x varying terms). ``"auto"``: a centring choice per group and term
-    (:mod:`hierreg.model.centring`), or ``"noncentered"`` where no coefficient qualifies (the
-    same graph, and draws, as asking for it) and with a full covariance (its Cholesky form).
-    ``statistics``: the design's per-group statistics when its rows are elsewhere (Dask)."""
-    if parametrization != "auto":
-        return parametrization, None
-    if pooling != "partial" or covariance == "full":
-        return "noncentered", None
-    if statistics is None:
-        n_groups = len(design.spec.groups)
-        statistics = SufficientStatistics.from_arrays(
-            design.X, design.y, design.group_index, n_groups
-        )
-    # in data units: hierreg.model.centring's ratio does not depend on them
-    centring = centring_mask(statistics, np.flatnonzero(np.array(varying, dtype=bool)))
-    return ("mixed", centring) if centring.any() else ("noncentered", None)
-
-
-def _check_full_covariance(pooling: str, parametrization: str, varying_counts: list[int]):
-    if pooling != "partial":
-        raise ValueError(
-            f"covariance='full' correlates partially pooled group effects; pooling={pooling!r} "
-            "has none (use pooling='partial')"
-        )
-    if max(varying_counts) < 2:
-        raise ValueError(
-            "covariance='full' needs at least two varying terms (e.g. varying='all' with an "
-            "intercept and a slope)"
-        )
-    if parametrization == "centered":
-        raise ValueError(
-            "covariance='full' is implemented with parametrization='noncentered' only (or "
-            "'auto', which then means it)"
-        )
-
-
-def _is_auto(value: Any) -> bool:
-    return isinstance(value, str) and value == "auto"
-
-
-def _store_log_likelihood(setting: Any, idata, n_rows: int) -> bool:
-    if not _is_auto(setting):
-        return bool(setting)
-    posterior = idata["posterior"]
-    return posterior.sizes["chain"] * posterior.sizes["draw"] * n_rows <= LOG_LIKELIHOOD_AUTO_MAX
 
 
 def _draw_subset(total: int, n_draws: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -1048,57 +661,8 @@ def _draw_subset(total: int, n_draws: int | None, rng: np.random.Generator) -> n
     return np.sort(rng.choice(total, size=n_draws, replace=False))
 
 
-def _seed(random_state: Any) -> int | None:
-    if random_state is None:
-        return None
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return int(random_state)
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**31 - 1))
-    return int(check_random_state(random_state).randint(2**31 - 1))
-
-
 def _without_groups(spec: DesignSpec) -> DesignSpec:
     return replace(spec, group=None, groups=None, factors=())
-
-
-def _resolve_varying(
-    varying: Any, spec: DesignSpec, pooling: str, group_predictors: Sequence[str] = ()
-) -> tuple[bool, ...]:
-    terms = spec.terms
-    if pooling == "complete":
-        return tuple(False for _ in terms)
-    shared = set(group_predictors)
-    if isinstance(varying, str):
-        if varying == "all":
-            return tuple(t not in shared for t in terms)
-        varying = [varying]
-    listed = sorted(shared.intersection(varying) if isinstance(varying, Sequence) else ())
-    if listed:
-        raise ValueError(
-            f"group predictor(s) {listed} cannot vary by group (constant within each group): "
-            "remove them from varying"
-        )
-    if not isinstance(varying, Sequence) or not all(isinstance(v, str) for v in varying):
-        raise TypeError(f"varying must be 'all' or a list of term names, got {varying!r}")
-    if len(varying) == 0:
-        raise ValueError("varying is empty: name at least one term, or use pooling='complete'")
-    chosen = set()
-    for name in varying:
-        matches = term_columns(name, terms)
-        if not matches:
-            raise ValueError(f"varying term {name!r} is not a model term; terms are {terms}")
-        chosen.update(matches)
-    return tuple(t in chosen for t in terms)
-
-
-def _formula_with(formula: str | None, predictors: list[str]) -> str | None:
-    """The formula with the group predictors added as terms."""
-    if not predictors or formula is None:
-        return formula
-    lhs, rhs = normalize_formula(formula)
-    rhs = " + ".join([rhs, *predictors])
-    return rhs if lhs is None else f"{lhs} ~ {rhs}"
 
 
 def _string_columns(X: Any) -> np.ndarray | None:

@@ -19,7 +19,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AnyOf", "Check", "Choice", "Fields", "ListOf", "MapOf", "Optional", "validate"]
+import numpy as np
+
+__all__ = [
+    "AnyOf",
+    "Check",
+    "Choice",
+    "Fields",
+    "ListOf",
+    "MapOf",
+    "Optional",
+    "plain",
+    "validate",
+]
 
 
 @dataclass(frozen=True)
@@ -154,3 +166,14 @@ def _show(value: Any) -> str:
 
 def _fail(where: str, field: str, problem: str) -> None:
     raise ValueError(f"{where}: field {field or '(top level)'!r} {problem}")
+
+
+def plain(value: Any) -> Any:
+    """NumPy scalars -> Python scalars (JSON writes those)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value

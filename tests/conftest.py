@@ -61,10 +61,10 @@ def radon_fits(radon):
 @pytest.fixture
 def no_sampling(monkeypatch):
     """Fail the test if a PyMC model is built or sampled (errors must come first)."""
-    import hierreg.estimator as estimator_module
+    import hierreg.sampling.run as run_module
 
     def fail(*args, **kwargs):
         raise AssertionError("a PyMC model was built or sampled")
 
-    monkeypatch.setattr(estimator_module, "build_model", fail)
-    monkeypatch.setattr(estimator_module, "sample_posterior", fail)
+    monkeypatch.setattr(run_module, "build_model", fail)
+    monkeypatch.setattr(run_module, "sample_posterior", fail)

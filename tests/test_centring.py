@@ -9,8 +9,9 @@ import pytest
 from hierreg import HierarchicalLinearRegression, SamplingWarning
 from hierreg.design.build import build_design
 from hierreg.model.centring import MIN_GROUPS, THRESHOLD, _own_precision, centring_mask
-from hierreg.model.graph import ModelStructure, build_model, model_data
+from hierreg.model.graph import build_model, model_data
 from hierreg.model.priors import default_priors
+from hierreg.model.structure import ModelStructure
 from hierreg.model.sufficient import SufficientStatistics
 from hierreg.sampling.compiled import compilations
 

@@ -9,9 +9,10 @@ from scipy import stats
 import hierreg.sampling.compiled as compiled
 from hierreg import HierarchicalLinearRegression
 from hierreg.design.build import build_design
-from hierreg.model.graph import ModelStructure, build_model
+from hierreg.model.graph import build_model
 from hierreg.model.priors import default_priors
 from hierreg.model.standardize import Standardization
+from hierreg.model.structure import ModelStructure
 from tests.conftest import FAST, fit_quietly, simulate_groups
 
 SMALL = dict(FAST, draws=100, tune=100)

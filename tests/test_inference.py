@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from hierreg.sampling.samplers import SamplingWarning, convergence_diagnostics, warn_if_unconverged
+from hierreg.sampling.diagnostics import (
+    SamplingWarning,
+    convergence_diagnostics,
+    warn_if_unconverged,
+)
 
 
 def _idata(posterior_values, diverging):

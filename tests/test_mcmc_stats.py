@@ -13,7 +13,7 @@ from scipy.special import ndtri
 from scipy.stats import rankdata
 
 from hierreg.sampling import mcmc_stats
-from hierreg.sampling.samplers import convergence_diagnostics
+from hierreg.sampling.diagnostics import convergence_diagnostics
 
 
 def _ar1(rng, shape, phi):

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from hierreg.design.build import build_design
-from hierreg.model.graph import ModelStructure, build_model, unflatten
+from hierreg.model.graph import build_model
 from hierreg.model.priors import default_priors
+from hierreg.model.structure import ModelStructure, unflatten
 
 
 @pytest.fixture(scope="module")

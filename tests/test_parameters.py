@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 from hierreg import HierarchicalLinearRegression
-from hierreg.model.graph import POOLING_MODES
+from hierreg.model.structure import POOLING_MODES
 from hierreg.parameters import PARAMETER_SCHEMA, check_choice, choices
 from hierreg.sampling.samplers import SAMPLERS
 from hierreg.schema import validate

@@ -5,9 +5,10 @@ import pytest
 import xarray as xr
 
 from hierreg.design.build import build_design
-from hierreg.model.graph import ModelStructure, build_model
+from hierreg.model.graph import build_model
 from hierreg.model.priors import default_priors
 from hierreg.model.standardize import Standardization
+from hierreg.model.structure import ModelStructure
 
 
 def _standardised(frame, pooling="partial"):

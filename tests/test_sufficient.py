@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from hierreg import HierarchicalLinearRegression
 from hierreg.design.build import build_design
-from hierreg.model.graph import ModelStructure, build_model
+from hierreg.model.graph import build_model
 from hierreg.model.priors import default_priors
 from hierreg.model.standardize import Standardization
+from hierreg.model.structure import ModelStructure
 from hierreg.model.sufficient import SufficientStatistics, choose_likelihood_mode
 from tests.conftest import FAST, fit_quietly
 

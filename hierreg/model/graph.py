@@ -35,134 +35,32 @@ nutpie (radon, measured). :func:`unflatten` gives the ``(<group>, term)`` array 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from hierreg.design.build import Design, DesignSpec
+from hierreg.design.build import Design
 from hierreg.model.centring import centring_mask
 from hierreg.model.families import LIKELIHOODS, family
 from hierreg.model.priors import DefaultPriors
+from hierreg.model.structure import (
+    FLAT_DIM,
+    ModelStructure,
+    factor_dims,
+    factor_term_dim,
+    group_dim,
+    term_dims,
+)
 from hierreg.model.sufficient import SufficientStatistics
 
 __all__ = [
-    "FLAT_DIM",
-    "FactorStructure",
-    "ModelStructure",
-    "factor_dims",
     "build_model",
     "graph_key",
     "model_data",
-    "unflatten",
-    "POOLING_MODES",
     "LIKELIHOODS",
-    "COVARIANCES",
-    "CORR_DIMS",
-    "PARAMETRIZATIONS",
 ]
 
-POOLING_MODES = ("complete", "none", "partial")
-COVARIANCES = ("diagonal", "full")
-# LKJ shape of the correlation of varying effects (covariance="full"): 2 mildly favours
-# small correlations (as rstanarm's and brms's defaults do for 2+ effects).
-LKJ_ETA = 2.0
-CORR_DIMS = ("corr_term", "corr_term_2")
-# what the estimator accepts; "auto" becomes "mixed" (a centring choice per group and term,
-# see hierreg.model.centring) or, with a full covariance, "noncentered"
-PARAMETRIZATIONS = ("auto", "noncentered", "centered")
-FLAT_DIM = "group_term"
 COLUMNWISE_MAX_TERMS = 8
-RESERVED = {
-    "beta",
-    "beta_varying",
-    "beta_common",
-    "mu",
-    "tau",
-    "z",
-    "chol",
-    "corr",
-    "sigma",
-    "nu",
-    "y",
-    "y_loglik",
-    "obs",
-    "group_mask",
-    "centring",
-    "z_centring",
-    FLAT_DIM,
-}
-
-
-@dataclass(frozen=True)
-class FactorStructure:
-    """A grouping factor after the first: which terms vary by it, and how."""
-
-    varying: tuple[bool, ...]
-    covariance: str = "diagonal"
-
-    @property
-    def varying_index(self) -> np.ndarray:
-        return np.flatnonzero(np.array(self.varying, dtype=bool))
-
-
-@dataclass(frozen=True)
-class ModelStructure:
-    """What shapes the graph, independent of the data values.
-
-    ``covariance`` is that of the first grouping factor; ``factors`` describe the others.
-    """
-
-    pooling: str
-    varying: tuple[bool, ...]
-    parametrization: str = "noncentered"
-    group_noise: bool = False
-    likelihood_mode: str = "rows"
-    likelihood: str = "normal"
-    covariance: str = "diagonal"
-    factors: tuple[FactorStructure, ...] = ()
-
-    @property
-    def varying_index(self) -> np.ndarray:
-        return np.flatnonzero(np.array(self.varying, dtype=bool))
-
-    @property
-    def common_index(self) -> np.ndarray:
-        return np.flatnonzero(~np.array(self.varying, dtype=bool))
-
-
-def group_dim(design: Design | DesignSpec) -> str:
-    """Dimension name for groups: the group column's name unless it clashes with ours."""
-    name = _spec(design).group_name
-    return f"group_{name}" if name in RESERVED or name == "term" else name
-
-
-def factor_dims(design: Design | DesignSpec) -> list[str]:
-    """Dimension names of the grouping factors after the first (unique, not ours)."""
-    taken = set(RESERVED) | {"term", group_dim(design)}
-    names = []
-    for factor in _spec(design).factors:
-        name = str(factor.name)
-        while name in taken:
-            name = f"group_{name}"
-        taken.add(name)
-        names.append(name)
-    return names
-
-
-def _spec(design: Design | DesignSpec) -> DesignSpec:
-    return design.spec if isinstance(design, Design) else design
-
-
-def factor_term_dim(fdim: str) -> str:
-    return f"{fdim}_term"
-
-
-def term_dims(structure: ModelStructure) -> tuple[str, str]:
-    """(dimension of varying terms, dimension of shared terms)."""
-    n_var, n_com = len(structure.varying_index), len(structure.common_index)
-    return ("term" if n_com == 0 else "varying_term", "term" if n_var == 0 else "common_term")
 
 
 def build_model(
@@ -549,13 +447,6 @@ def _sufficient_log_likelihood(data, coefficients, sigma):
     return pt.sum(-n * (pt.log(sigma) + log_norm) - ssr / (2.0 * sigma**2))
 
 
-def unflatten(values: np.ndarray, n_groups: int) -> np.ndarray:
-    """``(..., n_terms * n_groups)`` term-major draws -> ``(..., n_groups, n_terms)``."""
-    n_terms = values.shape[-1] // n_groups
-    stacked = values.reshape(*values.shape[:-1], n_terms, n_groups)
-    return np.swapaxes(stacked, -1, -2)
-
-
 def _varying_coefficients(structure, prior, var_idx, name, var_dim, slots, mask=None, loc=None):
     """Per-group coefficients of the varying terms: one 1-D tensor (slots,) per term.
 
@@ -615,3 +506,8 @@ def _varying_coefficients(structure, prior, var_idx, name, var_dim, slots, mask=
         return coefficients
     z = columns(pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM))
     return [mu[j] + tau[j] * z[j] for j in range(n_var)]
+
+
+# LKJ shape of the correlation of varying effects (covariance="full"): 2 mildly favours
+# small correlations (as rstanarm's and brms's defaults do for 2+ effects).
+LKJ_ETA = 2.0

@@ -11,15 +11,23 @@ back in numpy after sampling.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from hierreg.design.build import INTERCEPT, Design
-from hierreg.model.priors import DefaultPriors, safe_sd
+from hierreg.model.priors import (
+    DefaultPriors,
+    default_priors,
+    default_priors_from_moments,
+    safe_sd,
+)
+from hierreg.model.sufficient import SufficientStatistics
 
-__all__ = ["Standardization"]
+__all__ = ["Standardization", "data_scale", "standardized_statistics"]
 
 # Posterior variables that are coefficients (location: shift and scale) or sds of
 # coefficients (scale only); "sigma" is scaled by s_y; anything else is left alone.
@@ -121,3 +129,39 @@ class Standardization:
                     restored = restored + xr.DataArray(self.coef_shift[index], dims=dim)
                 out[name] = restored
         return out
+
+
+def standardized_statistics(
+    raw: SufficientStatistics, x_scale: np.ndarray, y_center: float, y_scale: float
+) -> SufficientStatistics:
+    """Statistics of ``X / x_scale`` and ``(y - y_center) / y_scale`` from those of the
+    design augmented with a last column of ones (exact algebra, no rows needed)."""
+    k = raw.xtx.shape[1] - 1
+    d = 1.0 / np.asarray(x_scale, dtype=float)
+    xtx = raw.xtx[:, :k, :k] * d[None, :, None] * d[None, None, :]
+    column_sums = raw.xtx[:, :k, k]
+    y_sums = raw.xty[:, k]
+    xty = (raw.xty[:, :k] - y_center * column_sums) * d[None, :] / y_scale
+    yty = (raw.yty - 2 * y_center * y_sums + raw.n * y_center**2) / y_scale**2
+    return SufficientStatistics(n=raw.n.copy(), xtx=xtx, xty=xty, yty=yty)
+
+
+def data_scale(
+    design: Design,
+    moments: Mapping[str, Any] | None = None,
+    raw_statistics: SufficientStatistics | None = None,
+) -> tuple[DefaultPriors, Standardization, SufficientStatistics | None]:
+    """Data-scaled default priors, the standardisation the sampler works in, and the
+    standardised sufficient statistics when the rows are elsewhere: from ``design``'s rows,
+    or (a Dask fit) from the pooled ``moments`` (``x_mean``, ``x_sd``, ``y_mean``, ``y_sd``)
+    and the raw per-group ``raw_statistics`` reduced on the cluster."""
+    terms = design.spec.terms
+    if moments is None:
+        return default_priors(design.X, design.y, terms), Standardization.from_design(design), None
+    m = moments
+    defaults = default_priors_from_moments(m["x_mean"], m["x_sd"], m["y_mean"], m["y_sd"], terms)
+    units = Standardization.from_moments(terms, m["x_sd"], m["y_mean"], m["y_sd"])
+    statistics = standardized_statistics(
+        raw_statistics, units.x_scale, units.y_center, units.y_scale
+    )
+    return defaults, units, statistics

@@ -20,8 +20,14 @@ import xarray as xr
 
 from hierreg.design.build import Design, DesignSpec
 from hierreg.model.families import family
-from hierreg.model.graph import CORR_DIMS, ModelStructure, factor_dims, factor_term_dim, group_dim
 from hierreg.model.priors import DefaultPriors, Prior
+from hierreg.model.structure import (
+    CORR_DIMS,
+    ModelStructure,
+    factor_dims,
+    factor_term_dim,
+    group_dim,
+)
 from hierreg.results.predict import (
     PosteriorArrays,
     moments,

@@ -45,24 +45,23 @@ from hierreg.design.build import (
     FACTOR_SEPARATOR,
     DesignSpec,
     GroupingFactor,
-    as_2d_frame,
     formula_spec_from_columns,
 )
 from hierreg.design.formula_check import UnsafeFormulaError, check_formula_is_data
-from hierreg.model.graph import (
+from hierreg.model.graph import LIKELIHOODS
+from hierreg.model.priors import DefaultPriors, Prior
+from hierreg.model.structure import (
     COVARIANCES,
-    LIKELIHOODS,
     POOLING_MODES,
     FactorStructure,
     ModelStructure,
     factor_dims,
     group_dim,
 )
-from hierreg.model.priors import DefaultPriors, Prior
 from hierreg.parameters import LABEL, PARAMETER_SCHEMA, PRIOR_SCHEMA
 from hierreg.results.atomic import check_replaceable, replace_folder, write_file
 from hierreg.results.fitted import FittedModel
-from hierreg.schema import AnyOf, Check, Choice, Fields, ListOf, MapOf, Optional, validate
+from hierreg.schema import AnyOf, Check, Choice, Fields, ListOf, MapOf, Optional, plain, validate
 
 if TYPE_CHECKING:
     from hierreg.estimator import HierarchicalLinearRegression
@@ -73,7 +72,6 @@ __all__ = [
     "check_save_target",
     "load_estimator",
     "save_estimator",
-    "training_columns",
 ]
 
 FORMAT = "hierreg-model"
@@ -152,25 +150,6 @@ META_SCHEMAS = {
 }
 
 
-def training_columns(X: Any, columns: list[str]) -> xr.Dataset:
-    """The training values of the formula's columns, as ArviZ's ``constant_data`` group.
-
-    Categorical columns are stored as their labels; ``model.json`` keeps the categories.
-    """
-    frame = as_2d_frame(X)
-    data = {}
-    for name in columns:
-        values, attrs = frame[name], {}
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            attrs = {
-                "categories": json.dumps([_plain(c) for c in values.dtype.categories]),
-                "ordered": int(values.dtype.ordered),
-            }
-            values = values.astype(object)
-        data[name] = xr.Variable("obs", values.to_numpy(), attrs=attrs)
-    return xr.Dataset(data, coords={"obs": np.arange(len(frame))})
-
-
 def check_save_target(path: str | os.PathLike) -> None:
     """Raise ``FileExistsError`` if :func:`save_estimator` would refuse ``path`` (a file, or a
     folder holding anything but a saved model); for callers that check before fitting."""
@@ -196,7 +175,7 @@ def save_estimator(est: HierarchicalLinearRegression, path: str | os.PathLike) -
         "structure": asdict(fitted.structure),
         "priors": _priors_to_json(fitted.priors),
         "default_priors": _priors_dict_to_json(fitted.default_priors),
-        "diagnostics": {k: _plain(v) for k, v in fitted.diagnostics.items()},
+        "diagnostics": {k: plain(v) for k, v in fitted.diagnostics.items()},
         "n_features_in": int(est.n_features_in_),
         "feature_names_in": (
             [str(c) for c in est.feature_names_in_] if hasattr(est, "feature_names_in_") else None
@@ -440,7 +419,7 @@ def _check_posterior_matches(
                 f"{where}: {POSTERIOR_FILE} has no coordinate {dim!r}, which {META_FILE} "
                 "describes (files from different models?)"
             )
-        saved = [_plain(v) for v in posterior.coords[dim].values]
+        saved = [plain(v) for v in posterior.coords[dim].values]
         if [_label_key(v) for v in saved] != [_label_key(v) for v in labels]:
             raise ValueError(
                 f"{where}: the labels of {dim!r} in {POSTERIOR_FILE} differ from those in "
@@ -482,7 +461,7 @@ def _json_params(params: dict[str, Any]) -> dict[str, Any]:
         value = list(value) if isinstance(value, tuple) else value
         if name == "priors" and isinstance(value, dict):
             value = _priors_dict_to_json(value)
-        value = _plain(value)
+        value = plain(value)
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
@@ -495,7 +474,7 @@ def _json_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _labels_to_json(name: Any, levels: pd.Index) -> list:
-    labels = [_plain(g) for g in levels]
+    labels = [plain(g) for g in levels]
     if not all(isinstance(g, str | int | float | bool) for g in labels):
         kinds = sorted({type(g).__name__ for g in labels})
         raise TypeError(
@@ -508,7 +487,7 @@ def _labels_to_json(name: Any, levels: pd.Index) -> list:
 def _design_to_json(spec: DesignSpec, idata: xr.DataTree) -> dict[str, Any]:
     groups = None if spec.groups is None else _labels_to_json(spec.group, spec.groups)
     factors = [
-        {"name": _plain(f.name), "levels": _labels_to_json(f.name, f.levels)} for f in spec.factors
+        {"name": plain(f.name), "levels": _labels_to_json(f.name, f.levels)} for f in spec.factors
     ]
     categories = {}
     if spec.formula_columns:
@@ -532,9 +511,9 @@ def _design_to_json(spec: DesignSpec, idata: xr.DataTree) -> dict[str, Any]:
         "formula": spec.formula,
         "response": spec.response,
         "terms": list(spec.terms),
-        "group": _plain(spec.group),
+        "group": plain(spec.group),
         "groups": groups,
-        "feature_columns": [_plain(c) for c in spec.feature_columns],
+        "feature_columns": [plain(c) for c in spec.feature_columns],
         "n_columns": int(spec.n_columns),
         "formula_columns": spec.formula_columns,
         "categories": categories,
@@ -655,17 +634,6 @@ def _priors_from_json(priors: dict[str, Any]) -> DefaultPriors:
         group_sd_scale=np.asarray(priors["group_sd_scale"], dtype=float),
         sigma_rate=float(priors["sigma_rate"]),
     )
-
-
-def _plain(value: Any) -> Any:
-    """NumPy scalars -> Python scalars (JSON writes those)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def _sha256(file: Path) -> str:

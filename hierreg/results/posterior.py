@@ -2,67 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-from hierreg.model.graph import (
+from hierreg.design.build import as_2d_frame
+from hierreg.model.standardize import Standardization
+from hierreg.model.structure import (
     CORR_DIMS,
     FLAT_DIM,
     FactorStructure,
     ModelStructure,
+    factor_dims,
     factor_term_dim,
+    group_dim,
     term_dims,
     unflatten,
 )
-from hierreg.model.standardize import Standardization
+from hierreg.results.predict import PosteriorArrays, log_likelihood
+from hierreg.schema import plain
 
 __all__ = [
+    "posterior_in_data_units",
+    "training_columns",
     "add_log_likelihood",
-    "drop_empty_slots",
     "finalize_posterior",
     "label_groups",
-    "offsets_from_mixed",
 ]
-
-
-def offsets_from_mixed(posterior: xr.Dataset, centring: np.ndarray, n_groups: int) -> xr.Dataset:
-    """``parametrization="mixed"``: the sampled ``z`` (flat, term-major) holds the group
-    coefficient itself where ``centring`` is 1; make every entry the standardised offset
-    ``(beta - mu) / tau``, as in the non-centred model, so ``beta = mu + tau * z``. The
-    share of the ``n_groups`` groups' coefficients sampled centred goes to the attribute
-    ``centred_share``."""
-    u = posterior["z"].transpose("chain", "draw", FLAT_DIM)
-    mu = posterior["mu"].transpose("chain", "draw", ...).values
-    tau = posterior["tau"].transpose("chain", "draw", ...).values
-    slots = centring.size // mu.shape[-1]
-    centred = np.asarray(centring) > 0
-    mu_flat, tau_flat = np.repeat(mu, slots, axis=-1), np.repeat(tau, slots, axis=-1)
-    z = np.where(centred, (u.values - mu_flat) / tau_flat, u.values)
-    out = posterior.assign(z=(u.dims, z))
-    out.attrs["centred_share"] = float(centred.reshape(mu.shape[-1], slots)[:, :n_groups].mean())
-    return out
-
-
-def drop_empty_slots(
-    posterior: xr.Dataset, structure: ModelStructure, group_dim: str, n_groups: int, slots: int
-) -> xr.Dataset:
-    """Keep the first ``n_groups`` of ``slots`` group slots (see :mod:`hierreg.sampling.compiled`).
-
-    Flat term-major parameters (dims ``group_term``) keep positions ``j * slots + g`` for
-    ``g < n_groups``; per-group parameters (dims ``<group>``) their first ``n_groups``.
-    """
-    if slots == n_groups or structure.pooling == "complete":
-        return posterior
-    n_var = len(structure.varying_index)
-    keep = (np.arange(n_var)[:, None] * slots + np.arange(n_groups)[None, :]).ravel()
-    out = posterior
-    if FLAT_DIM in posterior.dims:
-        out = out.isel({FLAT_DIM: keep}).assign_coords({FLAT_DIM: np.arange(keep.size)})
-    if group_dim in posterior.dims:
-        out = out.isel({group_dim: slice(0, n_groups)})
-    return out
 
 
 def label_groups(posterior: xr.Dataset, group_dim: str, groups: Sequence | None) -> xr.Dataset:
@@ -292,3 +262,65 @@ def add_log_likelihood(idata: xr.DataTree, pointwise: np.ndarray) -> xr.DataTree
         },
     )
     return idata
+
+
+# store_log_likelihood="auto" stores it up to this many (draw, row) values (800 MB).
+LOG_LIKELIHOOD_AUTO_MAX = 100_000_000
+
+
+def posterior_in_data_units(
+    idata, design, structure, units, std_priors, store_loglik, training, rows: bool
+):
+    """The sampler's draws -> data units and labels, the pointwise log-likelihood (when the
+    rows are here and it is wanted), and the training values of the formula's columns."""
+    gdim = group_dim(design)
+    fdims = factor_dims(design) if structure.factors else []
+    idata = finalize_posterior(
+        idata, structure, units, design.y if rows else None, gdim, design.spec.groups,
+        group_sd_scale=std_priors.group_sd_scale[structure.varying_index],
+        factors=[(d, f.levels) for d, f in zip(fdims, design.spec.factors, strict=True)],
+        term_sd_scale=std_priors.group_sd_scale,
+    )  # fmt: skip
+    if rows and _store_log_likelihood(store_loglik, idata, len(design.y)):
+        post = PosteriorArrays.from_posterior(
+            idata["posterior"].to_dataset(), structure, gdim, fdims
+        )
+        pointwise = log_likelihood(
+            design.X, design.y, design.group_index, post, design.factor_index
+        )
+        add_log_likelihood(idata, pointwise)
+    if "constant_data" in idata:  # PyMC's copy of the model's data containers
+        del idata["constant_data"]
+    if design.spec.formula_columns:
+        idata["constant_data"] = training_columns(training, design.spec.formula_columns)
+    return idata
+
+
+def _is_auto(value: Any) -> bool:
+    return isinstance(value, str) and value == "auto"
+
+
+def _store_log_likelihood(setting: Any, idata, n_rows: int) -> bool:
+    if not _is_auto(setting):
+        return bool(setting)
+    posterior = idata["posterior"]
+    return posterior.sizes["chain"] * posterior.sizes["draw"] * n_rows <= LOG_LIKELIHOOD_AUTO_MAX
+
+
+def training_columns(X: Any, columns: list[str]) -> xr.Dataset:
+    """The training values of the formula's columns, as ArviZ's ``constant_data`` group.
+
+    Categorical columns are stored as their labels; ``model.json`` keeps the categories.
+    """
+    frame = as_2d_frame(X)
+    data = {}
+    for name in columns:
+        values, attrs = frame[name], {}
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            attrs = {
+                "categories": json.dumps([plain(c) for c in values.dtype.categories]),
+                "ordered": int(values.dtype.ordered),
+            }
+            values = values.astype(object)
+        data[name] = xr.Variable("obs", values.to_numpy(), attrs=attrs)
+    return xr.Dataset(data, coords={"obs": np.arange(len(frame))})

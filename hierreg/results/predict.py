@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from hierreg.model.families import Family, family
-from hierreg.model.graph import CORR_DIMS, ModelStructure, factor_term_dim
+from hierreg.model.structure import CORR_DIMS, ModelStructure, factor_term_dim
 
 __all__ = [
     "FactorDraws",
