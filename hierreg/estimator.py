@@ -21,14 +21,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hierreg.design.build import (
-    Design,
-    DesignSpec,
-    as_2d_frame,
-    build_design,
-    check_constant_within_groups,
-    factor_columns,
-)
+from hierreg.design.build import Design, DesignSpec, build_design, check_constant_within_groups
+from hierreg.design.frames import as_2d_frame
+from hierreg.design.labels import factor_columns
 from hierreg.distributed import (
     check_dask_fit,
     is_dask_collection,

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-import hierreg.design.build as design_module
+import hierreg.design._formulae as formulae_module
 import hierreg.results.atomic as atomic
 import hierreg.sampling.compiled as compiled_cache
 from hierreg import CompileCacheWarning, HierarchicalLinearRegression
@@ -67,7 +67,7 @@ def no_formula_evaluation(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a formula was evaluated")
 
-    monkeypatch.setattr(design_module, "design_matrices", fail)
+    monkeypatch.setattr(formulae_module, "design_matrices", fail)
 
 
 def _meta(path):

@@ -7,43 +7,53 @@ groups), so encodings are never re-fitted at predict time.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import numbers
-import pickle
-import warnings
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from formulae import design_matrices
-from formulae.environment import Environment
-from formulae.scanner import Scanner
-from formulae.terms.call import ENCODINGS, TRANSFORMS
-from sklearn.exceptions import DataConversionWarning
+
+from hierreg.design._formulae import (
+    common_from_pickle,
+    common_to_pickle,
+    design_matrix,
+    evaluate_new_data,
+    formula_columns,
+    formula_common,
+    formula_names,
+    formula_response,
+    formula_terms,
+    safe_formula_environment,
+)
+from hierreg.design.frames import (
+    array_features,
+    as_2d_frame,
+    check_finite_columns,
+    check_rows,
+    feature_name,
+    numeric_response,
+    response_from_y,
+)
+from hierreg.design.labels import (
+    factor_columns,
+    group_labels,
+    level_index,
+    sorted_levels,
+)
 
 __all__ = [
     "Design",
     "DesignSpec",
     "GroupingFactor",
-    "as_2d_frame",
     "build_design",
     "check_constant_within_groups",
-    "factor_columns",
     "formula_spec_from_columns",
     "normalize_formula",
-    "safe_formula_environment",
     "term_columns",
 ]
 
 INTERCEPT = "Intercept"
-# A grouping factor named "a:b" that is not a column of X is the interaction of columns a and b
-# (nested groups: "state:county" keeps a county name repeated in two states apart).
-FACTOR_SEPARATOR = ":"
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,19 +140,12 @@ class DesignSpec:
         module's globals, which is what formula calls such as ``np.log(x)`` resolve against.
         """
         state = dict(self.__dict__)
-        common = _without_training_values(state.pop("_common"))
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer)
-        pickler.persistent_id = lambda obj: "env" if isinstance(obj, Environment) else None
-        pickler.dump(common)
-        state["_common_pickle"] = buffer.getvalue()
+        state["_common_pickle"] = common_to_pickle(state.pop("_common"))
         return state
 
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
-        unpickler = pickle.Unpickler(io.BytesIO(state.pop("_common_pickle")))
-        unpickler.persistent_load = lambda token: _formula_environment()
-        state["_common"] = unpickler.load()
+        state["_common"] = common_from_pickle(state.pop("_common_pickle"))
         self.__dict__.update(state)
 
     @property
@@ -159,15 +162,15 @@ class DesignSpec:
         appearance); the caller decides what they mean.
         """
         frame = as_2d_frame(X)
-        _check_rows(frame, minimum=1)
+        check_rows(frame, minimum=1)
         if self.formula is None:
-            matrix = _array_features(frame, self.feature_columns, self.terms)
+            matrix = array_features(frame, self.feature_columns, self.terms)
         else:
             matrix = self._formula_new_data(frame)
         group_index = None
         if self.groups is not None:
-            group_index = _level_index(frame, self.group, self.groups)
-        factor_index = tuple(_level_index(frame, f.name, f.levels) for f in self.factors)
+            group_index = level_index(frame, self.group, self.groups)
+        factor_index = tuple(level_index(frame, f.name, f.levels) for f in self.factors)
         return Design(
             X=matrix, y=None, group_index=group_index, spec=self, factor_index=factor_index
         )
@@ -183,14 +186,14 @@ class DesignSpec:
             name, levels = self.factors[factor].name, self.factors[factor].levels
         if levels is None:
             return []
-        labels = _group_labels(as_2d_frame(X), name, context="predict")
+        labels = group_labels(as_2d_frame(X), name, context="predict")
         mask = levels.get_indexer(labels.to_numpy()) < 0
         return list(pd.unique(labels[mask]))
 
     @property
     def formula_columns(self) -> list[str]:
         """Columns of the data the formula reads (empty for numeric-array input)."""
-        return [] if self._common is None else _formula_columns(self._common)
+        return [] if self._common is None else formula_columns(self._common)
 
     def _formula_new_data(self, frame: pd.DataFrame) -> np.ndarray:
         needed = self.formula_columns
@@ -199,67 +202,12 @@ class DesignSpec:
             raise ValueError(
                 f"column(s) {missing} used by the formula {self.formula!r} are missing from X"
             )
-        _check_finite_columns(frame, needed, "predictor")
+        check_finite_columns(frame, needed, "predictor")
         try:
-            matrix = np.asarray(self._common.evaluate_new_data(frame)).astype(float)
+            matrix = evaluate_new_data(self._common, frame)
         except ValueError as err:
             raise ValueError(f"cannot encode X with the fitted formula: {err}") from None
         return matrix.reshape(len(frame), len(self.terms))
-
-
-# Attributes where formulae keeps the training values; new data never reads them.
-_TRAINING_VALUE_ATTRIBUTES = ("data", "design_matrix", "value", "_intermediate_data")
-
-
-def _without_training_values(common: Any) -> Any:
-    """A copy of a formulae matrix without the training rows it carries (terms, components)."""
-    if common is None:
-        return None
-    environments: dict[int, Environment] = {}
-
-    def keep_environment(obj: Any) -> int | None:
-        if isinstance(obj, Environment):
-            environments[id(obj)] = obj
-            return id(obj)
-        return None
-
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer)
-    pickler.persistent_id = keep_environment
-    pickler.dump(common)  # a deep copy that shares (does not copy) the environments
-    unpickler = pickle.Unpickler(io.BytesIO(buffer.getvalue()))
-    unpickler.persistent_load = environments.__getitem__
-    common = unpickler.load()
-    stack = [common, *common.terms.values()]
-    while stack:
-        obj = stack.pop()
-        for attr in _TRAINING_VALUE_ATTRIBUTES:
-            if attr in getattr(obj, "__dict__", {}):
-                setattr(obj, attr, None)
-        stack.extend(getattr(obj, "components", []) or [])
-    return common
-
-
-def _formula_environment() -> Environment:
-    """A formulae environment like the one captured at fit, without the captured locals.
-
-    formulae's own transforms and encodings (``C``, ``scale``, ...) first, then this
-    module's globals (``np``, ``pd``, builtins), which formula calls resolve against.
-    """
-    return Environment([{**TRANSFORMS, **ENCODINGS}, dict(globals())])
-
-
-# What a formula may call in a model loaded from disk: formulae's own transforms and
-# encodings, and NumPy's ufuncs (np.log, np.exp, np.sqrt, np.power, ...). Nothing else resolves,
-# so loading a model file evaluates no other code.
-SAFE_NUMPY = SimpleNamespace(
-    **{name: obj for name in dir(np) if isinstance(obj := getattr(np, name), np.ufunc)}
-)
-
-
-def safe_formula_environment() -> Environment:
-    """The evaluation environment of formulas loaded from disk (see ``SAFE_NUMPY``)."""
-    return Environment([{**TRANSFORMS, **ENCODINGS, "np": SAFE_NUMPY}])
 
 
 def formula_spec_from_columns(
@@ -276,11 +224,11 @@ def formula_spec_from_columns(
     Evaluated in :func:`safe_formula_environment`: a formula calling anything else raises
     ``ValueError``.
     """
-    common = _formula_common(frame, formula, formula, env=safe_formula_environment())
+    common = formula_common(frame, formula, formula, env=safe_formula_environment())
     return DesignSpec(
         formula=formula,
         response=response,
-        terms=[str(t) for t in common.as_dataframe().columns],
+        terms=formula_terms(common),
         group=group,
         groups=groups,
         n_columns=n_columns,
@@ -296,7 +244,7 @@ def check_constant_within_groups(X: Any, columns: Sequence[str], group: Hashable
     """
     frame = as_2d_frame(X)
     try:
-        labels = _group_labels(frame, group, context="fit")
+        labels = group_labels(frame, group, context="fit")
     except ValueError:
         return  # the design's own checks name the problem
     labels.index = frame.index
@@ -381,7 +329,7 @@ def build_design(
         Naming the column or parameter and the problem; nothing is dropped silently.
     """
     frame = as_2d_frame(X)
-    _check_rows(frame, minimum=2)
+    check_rows(frame, minimum=2)
     grouping_columns = [
         c for name in [group, *factors] if name is not None
         for c in factor_columns(name, frame.columns)
@@ -391,36 +339,35 @@ def build_design(
             raise ValueError(
                 f"X has 0 feature(s) (shape={frame.shape}) while a minimum of 1 is required."
             )
-        response_name, y_values = _response_from_y(y, len(frame), name=None)
+        response_name, y_values = response_from_y(y, len(frame), name=None)
         feature_columns = [c for c in frame.columns if c not in grouping_columns]
         lhs = None
-        terms = [INTERCEPT] + [_feature_name(c) for c in feature_columns]
-        matrix = _array_features(frame, feature_columns, terms)
+        terms = [INTERCEPT] + [feature_name(c) for c in feature_columns]
+        matrix = array_features(frame, feature_columns, terms)
         common = None
         rhs = None
     else:
         lhs, rhs = normalize_formula(formula)
         response_name, y_values = _formula_response(frame, y, lhs)
-        common = _formula_common(frame, rhs, formula)
-        matrix = np.asarray(common.design_matrix).astype(float)
-        terms = list(common.as_dataframe().columns) if matrix.shape[1] else []
+        common = formula_common(frame, rhs, formula)
+        matrix, terms = design_matrix(common)
         feature_columns = []
     if matrix.shape[1] == 0:
         raise ValueError(f"formula {formula!r} produces no terms; add '1' for an intercept")
     if common is not None:
         _check_column_roles(
-            frame, y, formula, lhs, _formula_columns(common), grouping_columns, response_name
+            frame, y, formula, lhs, formula_columns(common), grouping_columns, response_name
         )
     _check_unique_terms([str(t) for t in terms], formula)
     groups = group_index = None
     if group is not None:
-        labels = _group_labels(frame, group, context="fit")
-        groups = _sorted_levels(labels)
+        labels = group_labels(frame, group, context="fit")
+        groups = sorted_levels(labels)
         group_index = groups.get_indexer(labels.to_numpy()).astype(np.int64)
     grouping_factors, factor_index = [], []
     for name in factors:
-        labels = _group_labels(frame, name, context="fit")
-        levels = _sorted_levels(labels)
+        labels = group_labels(frame, name, context="fit")
+        levels = sorted_levels(labels)
         grouping_factors.append(GroupingFactor(name=name, levels=levels))
         factor_index.append(levels.get_indexer(labels.to_numpy()).astype(np.int64))
     spec = DesignSpec(
@@ -455,7 +402,7 @@ def _check_column_roles(
             f"column {INTERCEPT!r} used by the formula {formula!r} has the name of the "
             "intercept term (formulae would merge it into the intercept); rename the column"
         )
-    response_columns = set(_formula_names(lhs)) if lhs is not None else set()
+    response_columns = set(formula_names(lhs)) if lhs is not None else set()
     if lhs is None and isinstance(y, pd.Series) and y.name in predictors:
         same = np.array_equal(
             np.asarray(y, dtype=float), frame[y.name].to_numpy(dtype=float), equal_nan=True
@@ -494,319 +441,30 @@ def _check_unique_terms(terms: list[str], formula: str | None) -> None:
         seen.add(term)
 
 
-def _formula_names(text: str) -> list[str]:
-    """The names a formula fragment reads (not the functions it calls)."""
-    try:
-        tokens = [t for t in Scanner(text).scan() if t.kind != "EOF"]
-    except Exception:
-        return [text]
-    names = []
-    for i, token in enumerate(tokens):
-        following = tokens[i + 1].kind if i + 1 < len(tokens) else "EOF"
-        if token.kind == "IDENTIFIER" and following not in ("LEFT_PAREN", "EQUAL"):
-            names.append(token.lexeme)
-        elif token.kind == "BQNAME":
-            names.append(token.lexeme[1:-1])
-    return names
-
-
 # --- helpers -----------------------------------------------------------------------------
-
-
-def as_2d_frame(X: Any) -> pd.DataFrame:
-    """``X`` as a DataFrame (arrays get integer column labels); rejects non-2-D input."""
-    if isinstance(X, pd.DataFrame):
-        return X
-    if isinstance(X, pd.Series):
-        raise ValueError("X must be 2-D (a DataFrame or a 2-D array), got a Series")
-    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
-        raise TypeError("sparse input is not supported; convert X to a dense array")
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise ValueError(
-            f"Expected 2D array, got {arr.ndim}D array instead. Reshape your data either using "
-            "X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it has a "
-            "single sample"
-        )
-    if np.iscomplexobj(arr):
-        raise ValueError("Complex data not supported")
-    return pd.DataFrame(arr)
-
-
-def _check_rows(frame: pd.DataFrame, minimum: int) -> None:
-    n = len(frame)
-    if n == 0:
-        raise ValueError("X is empty: 0 rows (0 sample(s)); at least 1 is required")
-    if n < minimum:
-        raise ValueError(
-            f"fitting needs at least {minimum} rows; got {n} (n_samples = 1, 1 sample)"
-        )
-
-
-def _feature_name(column: Hashable) -> str:
-    return f"x{column}" if isinstance(column, int | np.integer) else str(column)
-
-
-def _array_features(frame: pd.DataFrame, columns: Sequence, terms: list[str]) -> np.ndarray:
-    matrix = np.ones((len(frame), len(columns) + 1))
-    for j, col in enumerate(columns, start=1):
-        if col not in frame.columns:
-            raise ValueError(f"feature column {col!r} is missing from X")
-        values = frame[col]
-        if values.dtype == object or isinstance(values.dtype, pd.StringDtype | pd.CategoricalDtype):
-            try:
-                numeric = values.astype(float)
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"feature column {terms[j]!r} is not numeric (dtype {values.dtype}); "
-                    "argument must be a string or a real number; use a formula to encode it"
-                ) from None
-        else:
-            if not (
-                pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values)
-            ):
-                raise TypeError(f"feature column {terms[j]!r} is not numeric ({values.dtype})")
-            if pd.api.types.is_complex_dtype(values.dtype):
-                raise ValueError("Complex data not supported")
-            numeric = values.astype(float)
-        matrix[:, j] = numeric.to_numpy()
-    bad = ~np.isfinite(matrix)
-    if bad.any():
-        j = int(np.argwhere(bad.any(axis=0))[0, 0])
-        kind = "NaN" if np.isnan(matrix[:, j]).any() else "infinity"
-        raise ValueError(
-            f"Input X contains {kind} in column {terms[j]!r} "
-            f"({int(bad[:, j].sum())} row(s)); remove or impute them"
-        )
-    return matrix
-
-
-def _response_from_y(y: Any, n_rows: int, name: str | None) -> tuple[str, np.ndarray]:
-    if y is None:
-        raise ValueError(
-            "requires y to be passed, but the target y is None (give y, or name the "
-            "response on the formula's left-hand side)"
-        )
-    if name is None:
-        name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
-    values = y.to_numpy() if isinstance(y, pd.Series | pd.DataFrame) else np.asarray(y)
-    if values.ndim == 2 and values.shape[1] == 1:
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected; it is flattened",
-            DataConversionWarning,
-            stacklevel=4,
-        )
-        values = values[:, 0]
-    if values.ndim != 1:
-        raise ValueError(f"response {name!r} must be 1-D, got shape {values.shape}")
-    return name, _numeric_response(values, name, n_rows)
-
-
-def _numeric_response(values: np.ndarray, name: str, n_rows: int) -> np.ndarray:
-    if len(values) != n_rows:
-        raise ValueError(
-            f"X has {n_rows} rows but the response {name!r} has {len(values)}; "
-            "inconsistent numbers of samples"
-        )
-    if values.dtype == bool or not (
-        np.issubdtype(values.dtype, np.number) or values.dtype == object
-    ):
-        raise ValueError(f"response {name!r} must be numeric, got dtype {values.dtype}")
-    if np.iscomplexobj(values):
-        raise ValueError("Complex data not supported")
-    try:
-        numeric = values.astype(float)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"response {name!r} must be numeric, got non-numeric values (dtype {values.dtype})"
-        ) from None
-    bad = ~np.isfinite(numeric)
-    if bad.any():
-        kind = "NaN" if np.isnan(numeric).any() else "infinity"
-        raise ValueError(
-            f"Input y contains {kind}: response {name!r} has {int(bad.sum())} non-finite "
-            "value(s); remove those rows"
-        )
-    return numeric
 
 
 def _formula_response(frame: pd.DataFrame, y: Any, lhs: str | None) -> tuple[str, np.ndarray]:
     if lhs is None:
-        return _response_from_y(y, len(frame), name=None)
+        return response_from_y(y, len(frame), name=None)
     if lhs in frame.columns:
-        from_frame = _numeric_response(frame[lhs].to_numpy(), lhs, len(frame))
+        from_frame = numeric_response(frame[lhs].to_numpy(), lhs, len(frame))
     elif y is None:
         try:
-            with _quiet_logger("formulae"):
-                response = design_matrices(f"{lhs} ~ 1", frame, na_action="pass").response
+            response = formula_response(lhs, frame)
         except KeyError as err:
             raise ValueError(
                 f"response column {err.args[0]!r} named by the formula is not a column of X "
                 "and y is None"
             ) from None
-        return lhs, _numeric_response(np.asarray(response).ravel(), lhs, len(frame))
+        return lhs, numeric_response(np.asarray(response).ravel(), lhs, len(frame))
     else:
-        return _response_from_y(y, len(frame), name=lhs)
+        return response_from_y(y, len(frame), name=lhs)
     if y is not None:
-        _, given = _response_from_y(y, len(frame), name=lhs)
+        _, given = response_from_y(y, len(frame), name=lhs)
         if not np.allclose(given, from_frame, rtol=1e-12, atol=0.0):
             raise ValueError(
                 f"the response is given twice with different values: column {lhs!r} of X "
                 "(from the formula) and y; pass only one"
             )
     return lhs, from_frame
-
-
-def _term_vars(term: Any) -> set[str]:
-    """Data columns a formulae term reads (formulae lists a literal, as in ``np.log(1 + x)``,
-    as the empty name)."""
-    return {name for name in getattr(term, "var_names", set()) or set() if name}
-
-
-@contextlib.contextmanager
-def _quiet_logger(name: str) -> Iterator[None]:
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def _formula_columns(common: Any) -> list[str]:
-    return sorted({name for term in common.terms.values() for name in _term_vars(term)})
-
-
-def _formula_common(
-    frame: pd.DataFrame, rhs: str, formula: str, env: Environment | None = None
-) -> Any:
-    try:
-        # formulae logs "Keeping k/n rows with at least one missing value" at INFO: noise, as
-        # hierreg rejects missing values itself with a message naming the column
-        with _quiet_logger("formulae"):
-            dm = design_matrices(rhs, frame, na_action="pass", env=0 if env is None else env)
-    except KeyError as err:
-        raise ValueError(
-            f"column {err.args[0]!r} used by the formula {formula!r} is not a column of X"
-        ) from None
-    except Exception as err:  # formulae raises its own parse errors
-        raise ValueError(f"formula {formula!r} could not be parsed: {err}") from None
-    common = dm.common
-    if common is None:
-        raise ValueError(f"formula {formula!r} produces no terms; add '1' for an intercept")
-    _check_finite_columns(frame, _formula_columns(common), "predictor")
-    matrix = np.asarray(common.design_matrix).astype(float)
-    bad = ~np.isfinite(matrix)
-    if bad.any():
-        raise ValueError(
-            f"formula {formula!r} produces non-finite values in {int(bad.any(axis=1).sum())} "
-            "row(s) (e.g. log of zero); transform the data first"
-        )
-    return common
-
-
-def _check_finite_columns(frame: pd.DataFrame, columns: Sequence[str], role: str) -> None:
-    for col in columns:
-        values = frame[col]
-        if values.isna().any():
-            raise ValueError(
-                f"{role} column {col!r} contains NaN/None in {int(values.isna().sum())} "
-                "row(s); remove or impute them (rows are never dropped silently)"
-            )
-        if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
-            values.dtype
-        ):
-            if not np.isfinite(values.to_numpy(dtype=float)).all():
-                raise ValueError(f"{role} column {col!r} contains infinity")
-
-
-def _level_index(frame: pd.DataFrame, name: Hashable, levels: pd.Index) -> np.ndarray:
-    """Index of each row's label in ``levels``; the k-th distinct unseen label gets -1 - k."""
-    labels = _group_labels(frame, name, context="predict")
-    index = levels.get_indexer(labels.to_numpy())
-    unseen = index < 0
-    if unseen.any():
-        codes, uniques = pd.factorize(labels[unseen])
-        _check_label_kinds(uniques, levels, name)
-        index[unseen] = -1 - codes
-    return index
-
-
-def _label_kind(label: Any) -> str:
-    if isinstance(label, bool | np.bool_):
-        return "bool"
-    if isinstance(label, numbers.Number):
-        return "numeric"
-    if isinstance(label, str):
-        return "text"
-    return type(label).__name__
-
-
-def _check_label_kinds(unseen: Any, levels: pd.Index, name: Hashable) -> None:
-    """Refuse unseen labels of another kind than every label seen at fit (ints at fit,
-    strings at predict): they would all be taken for new groups."""
-    fitted = {_label_kind(v) for v in levels}
-    for label in unseen:
-        kind = _label_kind(label)
-        if kind not in fitted:
-            example, label = (
-                v.item() if isinstance(v, np.generic) else v for v in (levels[0], label)
-            )
-            raise ValueError(
-                f"group column {name!r} holds {kind} labels at predict (e.g. {label!r}) but "
-                f"{'/'.join(sorted(fitted))} labels at fit (e.g. {example!r}); every row "
-                "would be taken for a new group: convert the column to the type it had at fit"
-            )
-
-
-def factor_columns(name: Hashable, columns: pd.Index) -> list[Hashable]:
-    """The columns a grouping factor reads: itself, or the parts of ``"a:b"``."""
-    if name in columns:
-        return [name]
-    if isinstance(name, str) and FACTOR_SEPARATOR in name:
-        parts = [p.strip() for p in name.split(FACTOR_SEPARATOR)]
-        missing = [p for p in parts if p not in columns]
-        if not missing:
-            return parts
-        raise ValueError(
-            f"group {name!r} (the interaction of columns {parts}) needs column(s) {missing}, "
-            "which are not columns of X"
-        )
-    raise ValueError(f"group column {name!r} is not a column of X")
-
-
-def _group_labels(frame: pd.DataFrame, group: Hashable, context: str) -> pd.Series:
-    columns = factor_columns(group, frame.columns)
-    parts = []
-    for column in columns:
-        labels = frame[column]
-        if labels.isna().any():
-            raise ValueError(
-                f"group column {column!r} has {int(labels.isna().sum())} missing (NaN/None) "
-                f"value(s) at {context}; every row needs a group"
-            )
-        if isinstance(labels.dtype, pd.CategoricalDtype):
-            labels = labels.astype(labels.cat.categories.dtype)
-        parts.append(labels.reset_index(drop=True))
-    if len(parts) == 1:
-        return parts[0]
-    joined = parts[0].astype(str)
-    for part in parts[1:]:
-        joined = joined + FACTOR_SEPARATOR + part.astype(str)
-    distinct = len(pd.concat(parts, axis=1).drop_duplicates())
-    if joined.nunique() != distinct:  # e.g. ("a:b", "c") and ("a", "b:c")
-        raise ValueError(
-            f"group {group!r}: joining columns {columns} with {FACTOR_SEPARATOR!r} merges "
-            f"different combinations (labels contain {FACTOR_SEPARATOR!r}); make one column "
-            "of unique labels first"
-        )
-    return joined.rename(group)
-
-
-def _sorted_levels(labels: pd.Series) -> pd.Index:
-    unique = pd.unique(labels.to_numpy())
-    try:
-        return pd.Index(sorted(unique))
-    except TypeError:  # mixed, unorderable labels: keep order of appearance
-        return pd.Index(unique)

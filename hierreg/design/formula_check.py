@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import numpy as np
-from formulae.scanner import Scanner
-from formulae.terms.call import ENCODINGS, TRANSFORMS
+
+from hierreg.design._formulae import ENCODINGS, TRANSFORMS, Scanner
 
 __all__ = ["ALLOWED_CALLS", "UnsafeFormulaError", "check_formula_is_data"]
 

@@ -23,8 +23,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import formulae
-
+from hierreg.design._formulae import group_terms
 from hierreg.design.build import INTERCEPT, term_columns
 
 __all__ = ["Grouping", "resolve_grouping", "split_group_terms"]
@@ -147,15 +146,11 @@ def split_group_terms(formula: str) -> tuple[str, list[tuple[str, list[str]]]]:
                 "the left of '|' and a grouping column on the right"
             )
     try:
-        description = formulae.model_description(" + ".join(p.strip() for p in group_pieces))
+        terms = group_terms(" + ".join(p.strip() for p in group_pieces))
     except Exception as err:  # formulae raises its own parse errors
         raise ValueError(f"formula {formula!r} could not be parsed: {err}") from None
     factors: dict[str, list[str]] = {}
-    for term in description.terms:
-        if not hasattr(term, "factor"):
-            continue
-        name = str(term.factor.name)
-        expr = INTERCEPT if type(term.expr).__name__ == "Intercept" else str(term.expr.name)
+    for name, expr in terms:
         names = factors.setdefault(name, [])
         if expr not in names:
             names.append(expr)

@@ -41,13 +41,9 @@ import pandas as pd
 import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
-from hierreg.design.build import (
-    FACTOR_SEPARATOR,
-    DesignSpec,
-    GroupingFactor,
-    formula_spec_from_columns,
-)
+from hierreg.design.build import DesignSpec, GroupingFactor, formula_spec_from_columns
 from hierreg.design.formula_check import UnsafeFormulaError, check_formula_is_data
+from hierreg.design.labels import FACTOR_SEPARATOR
 from hierreg.model.graph import LIKELIHOODS
 from hierreg.model.priors import DefaultPriors, Prior
 from hierreg.model.structure import (

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hierreg.design.build import as_2d_frame
+from hierreg.design.frames import as_2d_frame
 from hierreg.model.standardize import Standardization
 from hierreg.model.structure import (
     CORR_DIMS,
