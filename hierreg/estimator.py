@@ -250,7 +250,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
     Notes
     -----
-    A :class:`hierreg.sampling.samplers.SamplingWarning` (a scikit-learn ``ConvergenceWarning``) is
+    A :class:`hierreg.sampling.diagnostics.SamplingWarning` (a scikit-learn ``ConvergenceWarning``) is
     raised when any divergence occurs, R-hat exceeds 1.01 or ESS is below 400.
 
     With nutpie and ``pooling="partial"``, each NUTS trajectory is doubled once beyond its

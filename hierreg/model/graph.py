@@ -490,7 +490,7 @@ def _varying_coefficients(structure, prior, var_idx, name, var_dim, slots, mask=
         # division per coefficient 1.33x, Sum(c (u - mu)^2) 1.9x (PyTensor's fusion);
         # this costs about the same as the non-centred model (1.11 vs 1.04-1.1 us).
         # u is stored as "z" and turned into the offsets (beta - mu) / tau after sampling
-        # (hierreg.results.posterior.offsets_from_mixed).
+        # (hierreg.sampling.run.offsets_from_mixed).
         u_columns = columns(pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM))
         coefficients, correction = [], 0.0
         for j, (c, u) in enumerate(zip(columns(mask), u_columns, strict=True)):
