@@ -250,8 +250,8 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
 
     Notes
     -----
-    A :class:`hierreg.sampling.diagnostics.SamplingWarning` (a scikit-learn ``ConvergenceWarning``) is
-    raised when any divergence occurs, R-hat exceeds 1.01 or ESS is below 400.
+    A :class:`hierreg.SamplingWarning` (a scikit-learn ``ConvergenceWarning``) is raised when
+    any divergence occurs, R-hat exceeds 1.01 or ESS is below 400.
 
     With nutpie and ``pooling="partial"``, each NUTS trajectory is doubled once beyond its
     U-turn (nutpie's ``extra_doublings=1``): about twice the gradients per draw, and about

@@ -182,10 +182,10 @@ def test_posterior_means_agree_within_monte_carlo_error(simulated, pooling):
 
 
 def test_store_log_likelihood_auto_skips_huge_tables(simulated, monkeypatch):
-    import hierreg.estimator as estimator_module
+    import hierreg.results.posterior as posterior_module
 
     frame, _ = simulated
-    monkeypatch.setattr(estimator_module, "LOG_LIKELIHOOD_AUTO_MAX", 2 * 50 * len(frame) - 1)
+    monkeypatch.setattr(posterior_module, "LOG_LIKELIHOOD_AUTO_MAX", 2 * 50 * len(frame) - 1)
     small = dict(FAST, draws=50, tune=50)
     auto = fit_quietly(HierarchicalLinearRegression("y ~ x", group="g", **small), frame)
     assert "log_likelihood" not in auto.idata_
