@@ -30,9 +30,8 @@ from hierreg.distributed import (
     predict_dask,
     statistics_from_dask,
 )
-from hierreg.model.priors import check_user_priors, with_user_priors
 from hierreg.model.standardize import data_scale
-from hierreg.model.structure import resolve_structure
+from hierreg.model.structure import resolve_priors, resolve_structure
 from hierreg.options import FitOptions, fit_options
 from hierreg.parameters import check_choice
 from hierreg.results.fitted import FittedModel
@@ -364,7 +363,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             design,
             *(() if distributed is None else (distributed.moments, distributed.statistics)),
         )
-        priors = with_user_priors(defaults, check_user_priors(self.priors, design.spec.terms))
+        priors, defaults = resolve_priors(defaults, self.priors, design, structure)
         std_priors = units.priors(priors)
         with interrupts_propagate():  # Ctrl-C: KeyboardInterrupt, the estimator as it was
             idata, seconds, sampled = sample_model(

@@ -168,8 +168,11 @@ SCHEMA_CASES = [
     ("sampler unknown", lambda m: m["params"].update(sampler="evil"), "'params.sampler'"),
     ("terms not a list", lambda m: m["design"].update(terms="Intercept"), "'design.terms' must"),
     ("label object", lambda m: m["design"]["groups"].__setitem__(0, {}), r"'design.groups\[0\]'"),
-    ("prior scale < 0", lambda m: m["priors"]["scale"].__setitem__(0, -1.0), "positive number"),
-    ("prior loc NaN", lambda m: m["priors"]["loc"].__setitem__(0, float("nan")), "finite"),
+    ("prior sd < 0", lambda m: m["priors"]["coef"][0]["params"].update(sigma=-1.0), "> 0"),
+    ("prior mu NaN", lambda m: m["priors"]["coef"][0]["params"].update(mu=float("nan")), "finite"),
+    ("prior unknown", lambda m: m["priors"]["tau"][0].update(distribution="Beta"), "not a prior"),
+    ("prior params", lambda m: m["priors"]["sigma"]["params"].update(beta=1.0), "takes param"),
+    ("prior support", lambda m: m["priors"]["tau"][0].update(distribution="Normal"), "positive"),
     ("varying short", lambda m: m["structure"]["varying"].pop(), "inconsistent: structure"),
     ("duplicate label", lambda m: m["design"]["groups"].__setitem__(1, "g00"), "repeats a label"),
     ("names vs count", lambda m: m.update(feature_names_in=["x"]), "feature_names_in and n_f"),
@@ -291,13 +294,38 @@ def test_a_posterior_without_the_formula_columns_is_refused(copy):
         _load(copy)
 
 
+def _with_version_2_priors(meta):
+    """The priors as formats 1 and 2 held them: the default distributions' numbers."""
+    priors = meta["priors"]
+    meta["priors"] = {
+        "terms": priors["terms"],
+        "loc": [p["params"]["mu"] for p in priors["coef"]],
+        "scale": [p["params"]["sigma"] for p in priors["coef"]],
+        "group_sd_scale": [p["params"]["sigma"] for p in priors["tau"]],
+        "sigma_rate": priors["sigma"]["params"]["lam"],
+    }
+
+
 def test_a_version_1_model_still_loads(copy):
     """Models written before the integrity record (format 1) load with their own check."""
+    expected = _load(copy).priors_
     meta = _meta(copy)
     meta["format_version"] = 1
     meta["posterior_sha256"] = meta.pop("integrity")["posterior"]
+    _with_version_2_priors(meta)
     _write_meta(copy, meta, reseal=False)
-    assert _load(copy).terms_ == ["Intercept", "x", "np.log(2 + x ** 2)"]
+    back = _load(copy)
+    assert back.terms_ == ["Intercept", "x", "np.log(2 + x ** 2)"]
+    assert back.priors_ == expected
+
+
+def test_a_version_2_model_still_loads(copy):
+    expected = _load(copy).priors_
+    meta = _meta(copy)
+    meta["format_version"] = 2
+    _with_version_2_priors(meta)
+    _write_meta(copy, meta)
+    assert _load(copy).priors_ == expected
 
 
 # --- save: atomic ---------------------------------------------------------------------------

@@ -41,9 +41,18 @@ def test_variance_factor_and_noise():
 
 
 @pytest.mark.parametrize("name", LIKELIHOODS)
-def test_observe_adds_y_and_the_family_parameters(name):
+def test_observe_adds_y_given_the_family_parameters(name):
+    f = family(name)
     with pm.Model() as model:
         eta = pm.Normal("eta", shape=4)
-        family(name).observe(eta, 1.0, np.zeros(4))
+        params = {
+            p: getattr(pm, prior.distribution)(p, **prior.params) for p, prior in f.priors.items()
+        }
+        f.observe(eta, 1.0, np.zeros(4), params)
     assert model["y"] in model.observed_RVs
-    assert {rv.name for rv in model.free_RVs} == {"eta", *family(name).priors}
+    assert {rv.name for rv in model.free_RVs} == {"eta", *f.priors}
+    if "nu" in params:  # the response's distribution reads the parameter it was given
+        logp = model.compile_logp(vars=[model["y"]])
+        point = {**model.initial_point(), "nu_log__": np.log(3.0)}
+        other = {**point, "nu_log__": np.log(30.0)}
+        assert logp(point) != logp(other)

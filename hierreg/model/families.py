@@ -37,7 +37,8 @@ class Family:
     name: ClassVar[str]
     #: whether the log-likelihood may be written from per-group n, X'X, X'y, y'y
     sufficient_statistics: ClassVar[bool] = False
-    #: parameters beyond the coefficients and ``sigma``, with their priors (data-free)
+    #: parameters beyond the coefficients and ``sigma``, with their default priors
+    #: (data-free; a user may replace them with ``priors={"nu": ...}``)
     priors: ClassVar[Mapping[str, Prior]] = {}
 
     @staticmethod
@@ -45,8 +46,10 @@ class Family:
         """The expected response given the linear predictor (identity here)."""
         return eta
 
-    def observe(self, eta: Any, sigma: Any, y: Any) -> None:
-        """Inside a ``pm.Model`` context: the family's parameters and the observed ``"y"``."""
+    def observe(self, eta: Any, sigma: Any, y: Any, params: Mapping[str, Any]) -> None:
+        """Inside a ``pm.Model`` context: the observed ``"y"`` given the linear predictor,
+        the scale and the family's parameters (``params``: random variables named as in
+        :attr:`priors`, built by the graph with the priors the user chose)."""
         raise NotImplementedError
 
     def draws(self, posterior: xr.Dataset, flat: Callable) -> dict[str, np.ndarray]:
@@ -78,7 +81,7 @@ class Normal(Family):
     name = "normal"
     sufficient_statistics = True
 
-    def observe(self, eta: Any, sigma: Any, y: Any) -> None:
+    def observe(self, eta: Any, sigma: Any, y: Any, params: Mapping[str, Any]) -> None:
         pm.Normal("y", mu=eta, sigma=sigma, observed=y)
 
     def standard_noise(self, rng, shape, params):
@@ -95,14 +98,14 @@ class Normal(Family):
 
 
 class StudentT(Family):
-    """``y ~ StudentT(nu, eta, sigma)`` with ``nu ~ Gamma(2, 0.1)`` (robust to outliers)."""
+    """``y ~ StudentT(nu, eta, sigma)``, ``nu ~ Gamma(2, 0.1)`` by default (robust to
+    outliers)."""
 
     name = "student_t"
     priors = {"nu": Prior("Gamma", **NU_PRIOR)}
 
-    def observe(self, eta: Any, sigma: Any, y: Any) -> None:
-        nu = pm.Gamma("nu", **NU_PRIOR)
-        pm.StudentT("y", nu=nu, mu=eta, sigma=sigma, observed=y)
+    def observe(self, eta: Any, sigma: Any, y: Any, params: Mapping[str, Any]) -> None:
+        pm.StudentT("y", nu=params["nu"], mu=eta, sigma=sigma, observed=y)
 
     def variance_factor(self, params):
         nu = params["nu"]

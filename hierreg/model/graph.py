@@ -35,6 +35,8 @@ nutpie (radon, measured). :func:`unflatten` gives the ``(<group>, term)`` array 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -42,10 +44,11 @@ import pytensor.tensor as pt
 from hierreg.design.build import Design
 from hierreg.model.centring import centring_mask
 from hierreg.model.families import LIKELIHOODS, family
-from hierreg.model.priors import DefaultPriors
+from hierreg.model.priors import DISTRIBUTIONS, ModelPriors, Prior
 from hierreg.model.structure import (
     FLAT_DIM,
     ModelStructure,
+    complete_priors,
     factor_dims,
     factor_term_dim,
     group_dim,
@@ -66,7 +69,7 @@ COLUMNWISE_MAX_TERMS = 8
 def build_model(
     design: Design,
     structure: ModelStructure,
-    priors: DefaultPriors,
+    priors: ModelPriors,
     statistics: SufficientStatistics | None = None,
     n_slots: int | None = None,
     centring: np.ndarray | None = None,
@@ -83,7 +86,7 @@ def build_model(
         Training arrays (``y`` required; ``group_index`` required unless pooling is complete).
     structure : ModelStructure
         Pooling mode, which terms vary by group, parametrisation, per-group noise.
-    priors : DefaultPriors
+    priors : ModelPriors
         Location/scale of every coefficient prior, between-group sd scales, sigma rate.
     statistics : SufficientStatistics, optional
         With ``structure.likelihood_mode == "sufficient"``: the per-group statistics of
@@ -132,6 +135,7 @@ def build_model(
     for factor, fs, fdim in zip(spec.factors, structure.factors, fdims, strict=False):
         coords[fdim] = [str(level) for level in factor.levels]
         coords[factor_term_dim(fdim)] = list(terms[fs.varying_index])
+    priors = complete_priors(priors, design, structure)
     values = model_data(design, structure, priors, statistics, slots, centring)
 
     with pm.Model(coords=coords) as model:
@@ -141,12 +145,17 @@ def build_model(
             else pm.Data(name, value)
             for name, value in values.items()
         }
-        prior = _PriorTensors(data["prior_values"], len(terms))
+        layout = PriorLayout(priors)
+        prior_values = data["prior_values"]
+        coef = _VectorPrior(prior_values, layout, "coef", len(terms))
         # further grouping factors first: their deviations' means move into the locations
         factor_effects = [
-            _factor_effects(structure, fs, prior, fdim, len(factor.levels))
+            _factor_effects(
+                structure, fs, coef, _VectorPrior(prior_values, layout, f"tau_{fdim}", len(terms)),
+                fdim, len(factor.levels), _eta(prior_values, layout, f"corr_{fdim}"),
+            )
             for factor, fs, fdim in zip(spec.factors, structure.factors, fdims, strict=False)
-        ]
+        ]  # fmt: skip
         shift: list = [0.0] * len(terms)
         for fs, (_, means) in zip(structure.factors, factor_effects, strict=False):
             for k, mean in zip(fs.varying_index, means or (), strict=False):
@@ -155,29 +164,24 @@ def build_model(
         coefficients: list = [None] * len(terms)
         shared = None  # the vector of shared coefficients, for the row-wise predictor
         if structure.pooling == "complete":
-            every = np.arange(len(terms))
-            shared = pm.Normal("beta", mu=prior.loc[every], sigma=prior.scale[every], dims="term")
+            shared = _prior_rv("beta", coef, np.arange(len(terms)), "term")
             coefficients = [shared[k] for k in range(len(terms))]
         else:
             name = "beta" if len(com_idx) == 0 else "beta_varying"
             mask = data.get("centring" if structure.parametrization == "mixed" else "group_mask")
+            tau = _VectorPrior(prior_values, layout, "tau", len(terms))
             columns = _varying_coefficients(
-                structure, prior, var_idx, name, var_dim, slots, mask,
-                _shifted(prior.loc[var_idx], shift, var_idx),
+                structure, coef, tau, var_idx, name, var_dim, slots, mask, shift,
+                _eta(prior_values, layout, "corr"),
             )  # fmt: skip
             for column, k in zip(columns, var_idx, strict=True):
                 coefficients[k] = column
             if len(com_idx):
-                shared = pm.Normal(
-                    "beta_common",
-                    mu=_shifted(prior.loc[com_idx], shift, com_idx),
-                    sigma=prior.scale[com_idx],
-                    dims=com_dim,
-                )
+                shared = _prior_rv("beta_common", coef, com_idx, com_dim, shift)
                 for j, k in enumerate(com_idx):
                     coefficients[k] = shared[j]
         sigma_dims = gdim if structure.group_noise else None
-        sigma = pm.Exponential("sigma", lam=prior.sigma_rate, dims=sigma_dims)
+        sigma = _scalar_rv("sigma", prior_values, layout, dims=sigma_dims)
         if sufficient:
             pm.Potential("y_loglik", _sufficient_log_likelihood(data, coefficients, sigma))
         else:
@@ -192,14 +196,16 @@ def build_model(
                     column = 1.0 if ones[k] else _design_column(data, ones, k)
                     eta = eta + column * effect[g_h]
             sigma_obs = sigma[g] if structure.group_noise else sigma
-            family(structure.likelihood).observe(eta, sigma_obs, data["data_y"])
+            likelihood = family(structure.likelihood)
+            params = {name: _scalar_rv(name, prior_values, layout) for name in likelihood.priors}
+            likelihood.observe(eta, sigma_obs, data["data_y"], params)
     return model
 
 
 def model_data(
     design: Design,
     structure: ModelStructure,
-    priors: DefaultPriors,
+    priors: ModelPriors,
     statistics: SufficientStatistics | None = None,
     n_slots: int | None = None,
     centring: np.ndarray | None = None,
@@ -210,7 +216,7 @@ def model_data(
     function, and each one costs numba compile time (on radon, separate containers per
     array doubled it).
 
-    * ``prior_values``: ``[loc (terms), scale (terms), tau scale (terms), sigma rate]``;
+    * ``prior_values``: every prior's parameters (:class:`PriorLayout`);
     * ``likelihood_mode="sufficient"``: ``stat_values``, one row per statistic and one
       column per group slot: ``n``, ``y'y``, ``(X'y)_k`` for each term ``k``, then
       ``(X'X)_kj`` for ``k <= j`` (beyond 8 terms: ``stat_n``, ``stat_yty``, ``stat_xty``
@@ -225,10 +231,9 @@ def model_data(
     n_groups = 1 if structure.pooling == "complete" else len(design.spec.groups)
     slots = n_groups if n_slots is None or structure.pooling == "complete" else n_slots
     n_terms = len(design.spec.terms)
+    priors = complete_priors(priors, design, structure)
     values: dict[str, np.ndarray] = {
-        "prior_values": np.concatenate(
-            [priors.loc, priors.scale, priors.group_sd_scale, [priors.sigma_rate]]
-        ).astype(float)
+        "prior_values": np.asarray(PriorLayout(priors).values, dtype=float)
     }
     if structure.pooling == "partial" and structure.parametrization == "centered":
         values["group_mask"] = (np.arange(slots) < n_groups).astype(float)
@@ -282,19 +287,21 @@ def _upper_pairs(n_terms: int) -> list[tuple[int, int]]:
     return [(k, j) for k in range(n_terms) for j in range(k, n_terms)]
 
 
-def graph_key(design: Design, structure: ModelStructure) -> tuple:
+def graph_key(design: Design, structure: ModelStructure, priors: ModelPriors) -> tuple:
     """Everything that shapes the graph, except the number of group slots.
 
     Two fits with equal keys (and a common slot count) can share one compiled model: the
-    structure, the term names (they label dimensions), the group dimension's name, and which
-    columns are constant ones (they need no multiplication in the row-wise graph).
+    structure, the prior distributions (their values are data), the term names (they label
+    dimensions), the group dimension's name, and which columns are constant ones (they need
+    no multiplication in the row-wise graph).
     """
     ones = () if structure.likelihood_mode == "sufficient" else _ones_columns(design.X)
     factors = ()
     if structure.factors:  # their levels are not padded: the level counts shape the graph
         levels = [len(f.levels) for f in design.spec.factors]
         factors = tuple(zip(factor_dims(design), levels, strict=True))
-    return (structure, tuple(design.spec.terms), group_dim(design), ones, factors)
+    form = complete_priors(priors, design, structure).form()
+    return (structure, form, tuple(design.spec.terms), group_dim(design), ones, factors)
 
 
 def _ones_columns(X: np.ndarray) -> tuple[bool, ...]:
@@ -304,14 +311,168 @@ def _ones_columns(X: np.ndarray) -> tuple[bool, ...]:
     return tuple(bool(np.all(X[:, k] == 1.0)) for k in range(X.shape[1]))
 
 
-class _PriorTensors:
-    """Slices of the ``prior_values`` container, indexed like :class:`DefaultPriors`."""
+class PriorLayout:
+    """Every prior parameter's value in one vector (the ``prior_values`` container), and
+    where each sits: a vector parameter (coefficients, between-group sds) whose terms share
+    one distribution stores each of its parameters as a run of one value per term; one whose
+    terms mix distributions stores a carrier's (Normal or HalfNormal) location and scale and
+    then each distribution's parameters (1 where a term has another distribution).
+    ``nu`` and the LKJ shapes are constants of the graph instead. The default priors give
+    ``[loc (terms), scale (terms), tau scale (terms), sigma rate]``."""
 
-    def __init__(self, values, n_terms: int) -> None:
-        self.loc = _Slicer(values[:n_terms])
-        self.scale = _Slicer(values[n_terms : 2 * n_terms])
-        self.group_sd_scale = _Slicer(values[2 * n_terms : 3 * n_terms])
-        self.sigma_rate = values[3 * n_terms]
+    def __init__(self, priors: ModelPriors) -> None:
+        self.values: list[float] = []
+        self.vectors: dict[str, tuple[tuple[str, ...], dict[tuple[str, str], int]]] = {}
+        self.scalars: dict[str, tuple[str, dict[str, int]]] = {}
+        self._vector("coef", priors.coef)
+        self._vector("tau", priors.tau)
+        self._scalar("sigma", priors.sigma)
+        for fdim, taus in priors.factor_tau.items():
+            self._vector(f"tau_{fdim}", taus)
+        # the family's parameters' and the correlations' priors are unit-free and rarely
+        # changed: constants of the graph (part of its key), not data
+        self.constants = dict(priors.extra)
+
+    def _run(self, values: Sequence[float]) -> int:
+        start = len(self.values)
+        self.values.extend(float(v) for v in values)
+        return start
+
+    def _vector(self, key: str, priors: Sequence[Prior]) -> None:
+        names = tuple(p.distribution for p in priors)
+        where: dict[tuple[str, str], int] = {}
+        if len(set(names)) > 1:
+            if "Uniform" in names:
+                raise ValueError(
+                    f"priors: a Uniform prior must apply to every term of {key!r} (its bounds "
+                    "need one transform for the whole vector), got "
+                    f"{dict(zip((str(i) for i in range(len(names))), names, strict=True))}"
+                )
+            carriers = [DISTRIBUTIONS[p.distribution].carrier(p.params) for p in priors]
+            where["carrier", "loc"] = self._run([c[0] for c in carriers])
+            where["carrier", "scale"] = self._run([c[1] for c in carriers])
+        for name in sorted(set(names)):
+            for param in DISTRIBUTIONS[name].params:
+                where[name, param] = self._run(
+                    [p.params[param] if p.distribution == name else 1.0 for p in priors]
+                )
+        self.vectors[key] = (names, where)
+
+    def _scalar(self, key: str, prior: Prior) -> None:
+        where = {
+            param: self._run([prior.params[param]])
+            for param in DISTRIBUTIONS[prior.distribution].params
+        }
+        self.scalars[key] = (prior.distribution, where)
+
+
+class _VectorPrior:
+    """A vector parameter's priors as tensors (slices of ``prior_values``), one per term."""
+
+    def __init__(self, values, layout: PriorLayout, key: str, n_terms: int) -> None:
+        self.names, where = layout.vectors[key]
+        self.params = {k: _Slicer(values[i : i + n_terms]) for k, i in where.items()}
+        self.support = DISTRIBUTIONS[self.names[0]].support
+
+    def family(self, index: np.ndarray) -> str | None:
+        """The distribution terms ``index`` share (None: they mix)."""
+        names = {self.names[k] for k in index}
+        return names.pop() if len(names) == 1 else None
+
+    def of(self, name: str, index: np.ndarray) -> dict:
+        """Distribution ``name``'s parameters for terms ``index``."""
+        return {p: self.params[name, p][index] for p in DISTRIBUTIONS[name].params}
+
+    def scale(self, index: np.ndarray):
+        """A scale per term (a Normal-like spread) for terms ``index``."""
+        name = self.family(index)
+        if name is None:
+            return self.params["carrier", "scale"][index]
+        d = DISTRIBUTIONS[name]
+        if not d.scales:
+            return pt.ones(len(index))
+        return self.params[name, d.scales[-1]][index]
+
+
+def _prior_rv(name, prior: _VectorPrior, index, dims, shift=None, repeat=None):
+    """The random variable ``name`` with term ``index[j]``'s prior for element ``j``
+    (``repeat``: element ``i`` has the prior of ``index[repeat[i]]``); ``shift`` (a list by
+    term) is added to the location of coefficient priors.
+
+    Terms sharing one distribution: that PyMC distribution with vector parameters. Terms
+    mixing distributions: a Normal (HalfNormal for scales) with each term's location and
+    scale, plus a potential that replaces its density by each term's own, exactly.
+    """
+    index = np.asarray(index)
+    shift = shift if shift is not None else [0.0] * (int(index.max()) + 1 if len(index) else 0)
+
+    def placed(values: dict, family_name: str, terms: np.ndarray, rows=None) -> dict:
+        d = DISTRIBUTIONS[family_name]
+        if d.location is not None:
+            values[d.location] = _shifted(values[d.location], shift, terms)
+        if rows is not None:
+            values = {p: v[rows] for p, v in values.items()}
+        return values
+
+    family_name = prior.family(index)
+    if family_name is not None:
+        if family_name == "Flat":
+            return pm.Flat(name, dims=dims)
+        params = placed(prior.of(family_name, index), family_name, index, repeat)
+        return getattr(pm, family_name)(name, **params, dims=dims)
+    loc = _shifted(prior.params["carrier", "loc"][index], shift, index)
+    scale = prior.params["carrier", "scale"][index]
+    if repeat is not None:
+        loc, scale = loc[repeat], scale[repeat]
+    if prior.support == "real":
+        carrier, carrier_params = pm.Normal, {"mu": loc, "sigma": scale}
+        rv = pm.Normal(name, mu=loc, sigma=scale, dims=dims)
+    else:
+        carrier, carrier_params = pm.HalfNormal, {"sigma": scale}
+        rv = pm.HalfNormal(name, sigma=scale, dims=dims)
+    elements = np.arange(len(index)) if repeat is None else np.asarray(repeat)
+    correction = 0.0
+    for other in sorted({prior.names[k] for k in index}):
+        positions = np.flatnonzero([prior.names[k] == other for k in index])
+        chosen = np.flatnonzero(np.isin(elements, positions))  # elements of that prior
+        rows = np.searchsorted(positions, elements[chosen])
+        params = placed(prior.of(other, index[positions]), other, index[positions], rows)
+        value = rv[chosen]
+        own = pt.sum(pm.logp(getattr(pm, other).dist(**params), value)) if other != "Flat" else 0
+        stand_in = pm.logp(carrier.dist(**{k: v[chosen] for k, v in carrier_params.items()}), value)
+        correction = correction + own - pt.sum(stand_in)
+    pm.Potential(f"{name}_prior", correction)
+    return rv
+
+
+def _scalar_rv(name, values, layout: PriorLayout, dims=None):
+    """The scalar parameter ``name``: its prior's values from ``prior_values``, or, for the
+    graph's constant priors (``nu``), the values themselves."""
+    if name in layout.constants:
+        prior = layout.constants[name]
+        return getattr(pm, prior.distribution)(name, **prior.params, dims=dims)
+    distribution, where = layout.scalars[name]
+    params = {p: values[i] for p, i in where.items()}
+    return getattr(pm, distribution)(name, **params, dims=dims)
+
+
+def _eta(values, layout: PriorLayout, key: str):
+    """The LKJ shape of correlation matrix ``key`` (None where the model has none)."""
+    prior = layout.constants.get(key)
+    return None if prior is None else prior.params["eta"]
+
+
+def _unit_sd_dist(prior: _VectorPrior, index: np.ndarray, what: str):
+    """For an LKJ Cholesky factor: (the sds' scales ``s``, the unit distribution ``t`` with
+    ``tau = s * t``); every term must share one scale family."""
+    name = prior.family(index)
+    if name is None:
+        raise ValueError(
+            f"covariance='full' needs one distribution for every varying term's sd of {what} "
+            f"(the LKJ Cholesky prior takes one), got {sorted({prior.names[k] for k in index})}"
+        )
+    s, unit = DISTRIBUTIONS[name].unit_form(prior.of(name, index), xp=pt)
+    return s, getattr(pm, name).dist(**unit, shape=len(index))
 
 
 class _Slicer:
@@ -370,7 +531,7 @@ def _shifted(loc, shift: list, index: np.ndarray):
     return loc + pt.stack([pt.as_tensor_variable(p, dtype="float64") for p in parts])
 
 
-def _factor_effects(structure, fs, prior, fdim, n_levels):
+def _factor_effects(structure, fs, coef, tau_prior, fdim, n_levels, eta=None):
     """Deviations of a further grouping factor: (one (levels,) tensor per varying term,
     one scalar per varying term or None).
 
@@ -391,23 +552,22 @@ def _factor_effects(structure, fs, prior, fdim, n_levels):
     n_var = len(var_idx)
     term_dim = factor_term_dim(fdim)
     if structure.pooling == "none":  # fixed effects, identified by summing to zero
-        sd = prior.scale[var_idx][:, None]
+        sd = coef.scale(var_idx)[:, None]
         effect = pm.ZeroSumNormal(f"effect_{fdim}", sigma=sd, dims=(term_dim, fdim))
         return [effect[j] for j in range(n_var)], None
     w = pm.Normal(f"zbar_{fdim}", mu=0.0, sigma=1.0, dims=term_dim)
-    scale = prior.group_sd_scale[var_idx]
     root = float(np.sqrt(n_levels))
     if fs.covariance == "full" and n_var > 1:
-        sd_dist = pm.HalfNormal.dist(sigma=1.0, shape=n_var)
+        scale, sd_dist = _unit_sd_dist(tau_prior, var_idx, f"factor {fdim!r}")
         chol, _, _ = pm.LKJCholeskyCov(
-            f"chol_{fdim}", n=n_var, eta=LKJ_ETA, sd_dist=sd_dist, compute_corr=True,
+            f"chol_{fdim}", n=n_var, eta=eta, sd_dist=sd_dist, compute_corr=True,
             store_in_trace=False,
         )  # fmt: skip
         z0 = pm.ZeroSumNormal(f"z_{fdim}", sigma=1.0, dims=(term_dim, fdim))
         effects = scale[:, None] * pt.dot(chol, z0)
         means = scale * pt.dot(chol, w) / root
         return [effects[j] for j in range(n_var)], [means[j] for j in range(n_var)]
-    tau = pm.HalfNormal(f"tau_{fdim}", sigma=scale, dims=term_dim)
+    tau = _prior_rv(f"tau_{fdim}", tau_prior, var_idx, term_dim)
     if structure.parametrization == "centered":  # u0 = tau * z0, sampled as itself
         effects = pm.ZeroSumNormal(f"u_{fdim}", sigma=tau[:, None], dims=(term_dim, fdim))
     else:
@@ -447,35 +607,37 @@ def _sufficient_log_likelihood(data, coefficients, sigma):
     return pt.sum(-n * (pt.log(sigma) + log_norm) - ssr / (2.0 * sigma**2))
 
 
-def _varying_coefficients(structure, prior, var_idx, name, var_dim, slots, mask=None, loc=None):
+def _varying_coefficients(
+    structure, coef, tau_prior, var_idx, name, var_dim, slots, mask=None, shift=None, eta=None
+):
     """Per-group coefficients of the varying terms: one 1-D tensor (slots,) per term.
 
-    ``loc``: the population means' prior locations (default: the priors')."""
+    ``shift``: added to the population means' prior locations, by term (see
+    :func:`_factor_effects`)."""
     n_var = len(var_idx)
-    loc = prior.loc[var_idx] if loc is None else loc
-    scale = prior.scale[var_idx]
     term_of = np.repeat(np.arange(n_var), slots)  # term of each flat position
 
     def columns(flat):
         return [flat[j * slots : (j + 1) * slots] for j in range(n_var)]
 
     if structure.pooling == "none":
-        return columns(pm.Normal(name, mu=loc[term_of], sigma=scale[term_of], dims=FLAT_DIM))
-    mu = pm.Normal("mu", mu=loc, sigma=scale, dims=var_dim)
+        return columns(_prior_rv(name, coef, var_idx, FLAT_DIM, shift, repeat=term_of))
+    mu = _prior_rv("mu", coef, var_idx, var_dim, shift)
     if structure.covariance == "full":
         # correlated effects: beta_g = mu + diag(s) L z_g, where L L' = diag(t) R diag(t),
-        # R ~ LKJ(eta), t_k ~ HalfNormal(1), so tau_k = s_k t_k ~ HalfNormal(s_k). L is
-        # sampled as its packed lower triangle ("chol"); the data-scaled s stays outside
-        # the LKJ distribution, whose initial point is a random draw of its sds.
-        sd_dist = pm.HalfNormal.dist(sigma=1.0, shape=n_var)
+        # R ~ LKJ(eta), t_k ~ the sd prior's unit form (HalfNormal(1) by default), so
+        # tau_k = s_k t_k has the sd prior (HalfNormal(s_k)). L is sampled as its packed
+        # lower triangle ("chol"); the data-scaled s stays outside the LKJ distribution,
+        # whose initial point is a random draw of its sds.
+        scale, sd_dist = _unit_sd_dist(tau_prior, var_idx, "the first grouping factor")
         chol, _, _ = pm.LKJCholeskyCov(
-            "chol", n=n_var, eta=LKJ_ETA, sd_dist=sd_dist, compute_corr=True,
+            "chol", n=n_var, eta=eta, sd_dist=sd_dist, compute_corr=True,
             store_in_trace=False,
         )  # fmt: skip
         z = pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM).reshape((n_var, slots))
-        effects = prior.group_sd_scale[var_idx][:, None] * pt.dot(chol, z)
+        effects = scale[:, None] * pt.dot(chol, z)
         return [mu[j] + effects[j] for j in range(n_var)]
-    tau = pm.HalfNormal("tau", sigma=prior.group_sd_scale[var_idx], dims=var_dim)
+    tau = _prior_rv("tau", tau_prior, var_idx, var_dim)
     if structure.parametrization == "centered":
         # an empty slot (mask 0) is Normal(0, 1), independent of mu and tau
         m = pt.tile(mask, n_var)
@@ -506,8 +668,3 @@ def _varying_coefficients(structure, prior, var_idx, name, var_dim, slots, mask=
         return coefficients
     z = columns(pm.Normal("z", mu=0.0, sigma=1.0, dims=FLAT_DIM))
     return [mu[j] + tau[j] * z[j] for j in range(n_var)]
-
-
-# LKJ shape of the correlation of varying effects (covariance="full"): 2 mildly favours
-# small correlations (as rstanarm's and brms's defaults do for 2+ effects).
-LKJ_ETA = 2.0

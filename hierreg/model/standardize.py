@@ -20,7 +20,7 @@ import xarray as xr
 
 from hierreg.design.build import INTERCEPT, Design
 from hierreg.model.priors import (
-    DefaultPriors,
+    ModelPriors,
     default_priors,
     default_priors_from_moments,
     safe_sd,
@@ -102,16 +102,10 @@ class Standardization:
             y=(design.y - self.y_center) / self.y_scale,
         )
 
-    def priors(self, priors: DefaultPriors) -> DefaultPriors:
-        """The same priors expressed in standardised units."""
-        factor = self.coef_factor
-        return replace(
-            priors,
-            loc=(priors.loc - self.coef_shift) / factor,
-            scale=priors.scale / factor,
-            group_sd_scale=priors.group_sd_scale / factor,
-            sigma_rate=priors.sigma_rate * self.y_scale,
-        )
+    def priors(self, priors: ModelPriors) -> ModelPriors:
+        """The same priors expressed in standardised units (exactly: see
+        :mod:`hierreg.model.priors`)."""
+        return priors.standardized(self.coef_shift, self.coef_factor, self.y_scale)
 
     def restore(self, posterior: xr.Dataset) -> xr.Dataset:
         """Map standardised draws back to data units (a new Dataset)."""
@@ -150,7 +144,7 @@ def data_scale(
     design: Design,
     moments: Mapping[str, Any] | None = None,
     raw_statistics: SufficientStatistics | None = None,
-) -> tuple[DefaultPriors, Standardization, SufficientStatistics | None]:
+) -> tuple[ModelPriors, Standardization, SufficientStatistics | None]:
     """Data-scaled default priors, the standardisation the sampler works in, and the
     standardised sufficient statistics when the rows are elsewhere: from ``design``'s rows,
     or (a Dask fit) from the pooled ``moments`` (``x_mean``, ``x_sd``, ``y_mean``, ``y_sd``)

@@ -16,6 +16,13 @@ import numpy as np
 
 from hierreg.design.build import Design, DesignSpec, term_columns
 from hierreg.model.centring import centring_mask
+from hierreg.model.families import family
+from hierreg.model.priors import (
+    ModelPriors,
+    check_user_priors,
+    prior_kinds,
+    with_user_priors,
+)
 from hierreg.model.sufficient import SufficientStatistics, choose_likelihood_mode
 
 POOLING_MODES = ("complete", "none", "partial")
@@ -261,3 +268,43 @@ def unflatten(values: np.ndarray, n_groups: int) -> np.ndarray:
     n_terms = values.shape[-1] // n_groups
     stacked = values.reshape(*values.shape[:-1], n_terms, n_groups)
     return np.swapaxes(stacked, -1, -2)
+
+
+def model_correlations(structure: ModelStructure, fdims: Sequence[str]) -> list[str]:
+    """Names of the correlation matrices the structure samples (``"corr"``, ``"corr_<f>"``)."""
+    if structure.pooling != "partial":
+        return []
+    names = ["corr"] if structure.covariance == "full" and sum(structure.varying) >= 2 else []
+    for fs, fdim in zip(structure.factors, fdims, strict=False):
+        if fs.covariance == "full" and sum(fs.varying) > 1:
+            names.append(f"corr_{fdim}")
+    return names
+
+
+def complete_priors(
+    priors: ModelPriors, design: Design | DesignSpec, structure: ModelStructure
+) -> ModelPriors:
+    """``priors`` with defaults for what the structure adds and they lack: further factors'
+    sds (the first factor's), the family's parameters, the correlation matrices' LKJ."""
+    fdims = factor_dims(design) if structure.pooling != "complete" else []
+    return priors.completed(
+        fdims[: len(structure.factors)],
+        family(structure.likelihood).priors,
+        model_correlations(structure, fdims),
+    )
+
+
+def resolve_priors(
+    defaults: ModelPriors, user: Any, design: Design | DesignSpec, structure: ModelStructure
+) -> tuple[ModelPriors, ModelPriors]:
+    """(the model's priors, the defaults), both completed for the structure: the user's
+    ``priors=`` checked against the names the model has (``ValueError`` listing them) and put
+    in place of the defaults."""
+    fdims = factor_dims(design)[: len(structure.factors)] if structure.pooling != "complete" else []
+    likelihood = family(structure.likelihood)
+    correlations = model_correlations(structure, fdims)
+    defaults = complete_priors(defaults, design, structure)
+    extra = {name: "scale" for name in likelihood.priors}
+    extra.update({name: "correlation" for name in correlations})
+    kinds = prior_kinds(_spec(design).terms, fdims, extra)
+    return with_user_priors(defaults, check_user_priors(user, kinds)), defaults

@@ -19,8 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from hierreg.design.build import Design, DesignSpec
-from hierreg.model.families import family
-from hierreg.model.priors import DefaultPriors, Prior
+from hierreg.model.priors import ModelPriors, Prior
 from hierreg.model.structure import (
     CORR_DIMS,
     ModelStructure,
@@ -51,7 +50,7 @@ class FittedModel:
         What shaped the model (pooling, varying terms, likelihood, ...).
     idata : xarray.DataTree
         The posterior in data units, with labelled coordinates.
-    priors : DefaultPriors
+    priors : ModelPriors
         The priors used (data units).
     default_priors : dict of str to Prior
         The data-scaled defaults, before user priors replaced any.
@@ -62,7 +61,7 @@ class FittedModel:
     spec: DesignSpec
     structure: ModelStructure
     idata: xr.DataTree
-    priors: DefaultPriors
+    priors: ModelPriors
     default_priors: dict[str, Prior] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
@@ -114,7 +113,6 @@ class FittedModel:
             for factor, fdim in zip(spec.factors, self.factor_dims, strict=True)
         }
         priors = self.priors.as_dict()
-        priors.update(family(structure.likelihood).priors)
         return {
             "coef": coef,
             "population_coef": population,

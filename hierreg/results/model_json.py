@@ -15,7 +15,7 @@ import xarray as xr
 from hierreg.design.build import DesignSpec, GroupingFactor, formula_spec_from_columns
 from hierreg.design.labels import FACTOR_SEPARATOR
 from hierreg.model.families import LIKELIHOODS
-from hierreg.model.priors import DefaultPriors, Prior
+from hierreg.model.priors import ModelPriors, Prior, check_model_priors
 from hierreg.model.structure import COVARIANCES, POOLING_MODES
 from hierreg.parameters import LABEL, PARAMETER_SCHEMA, PRIOR_SCHEMA
 from hierreg.schema import AnyOf, Check, Choice, Fields, ListOf, MapOf, Optional, plain
@@ -46,8 +46,9 @@ _HEX64 = Check(str, lambda v: len(v) == 64 and all(c in "0123456789abcdef" for c
 FORMAT = "hierreg-model"
 
 
-# 2: an integrity record covering model.json too (1: the posterior's checksum only)
-FORMAT_VERSION = 2
+# 3: any prior distribution for every parameter; 2: an integrity record covering model.json
+# too; 1: the posterior's checksum only
+FORMAT_VERSION = 3
 
 
 _FINITE = Check(float, lambda v: np.isfinite(v), "must be a finite number")
@@ -86,13 +87,25 @@ _STRUCTURE_SCHEMA = Fields(
 )
 
 
-_PRIORS_SCHEMA = Fields(
+# versions 1 and 2: the default distributions' numbers
+_PRIORS_SCHEMA_V2 = Fields(
     {
         "terms": ListOf(str, 1),
         "loc": ListOf(_FINITE, 1),
         "scale": ListOf(_POSITIVE, 1),
         "group_sd_scale": ListOf(_POSITIVE, 1),
         "sigma_rate": _POSITIVE,
+    }
+)
+# version 3: any distribution for every parameter
+_PRIORS_SCHEMA = Fields(
+    {
+        "terms": ListOf(str, 1),
+        "coef": ListOf(PRIOR_SCHEMA, 1),
+        "tau": ListOf(PRIOR_SCHEMA, 1),
+        "sigma": PRIOR_SCHEMA,
+        "factor_tau": MapOf(ListOf(PRIOR_SCHEMA, 1)),
+        "extra": MapOf(PRIOR_SCHEMA),
     }
 )
 
@@ -104,7 +117,6 @@ _COMMON_FIELDS = {
     "params": Fields(PARAMETER_SCHEMA),
     "design": _DESIGN_SCHEMA,
     "structure": _STRUCTURE_SCHEMA,
-    "priors": _PRIORS_SCHEMA,
     "default_priors": MapOf(PRIOR_SCHEMA),
     "diagnostics": MapOf(AnyOf((float, str, bool, type(None)), "a number, string or null")),
     "n_features_in": Check(int, lambda v: v >= 1, "must be a positive integer"),
@@ -112,16 +124,11 @@ _COMMON_FIELDS = {
 }
 
 
+_INTEGRITY = Fields({"algorithm": Choice(("sha256",)), "posterior": _HEX64, "metadata": _HEX64})
 META_SCHEMAS = {
-    1: Fields({**_COMMON_FIELDS, "posterior_sha256": _HEX64}),
-    2: Fields(
-        {
-            **_COMMON_FIELDS,
-            "integrity": Fields(
-                {"algorithm": Choice(("sha256",)), "posterior": _HEX64, "metadata": _HEX64}
-            ),
-        }
-    ),
+    1: Fields({**_COMMON_FIELDS, "priors": _PRIORS_SCHEMA_V2, "posterior_sha256": _HEX64}),
+    2: Fields({**_COMMON_FIELDS, "priors": _PRIORS_SCHEMA_V2, "integrity": _INTEGRITY}),
+    3: Fields({**_COMMON_FIELDS, "priors": _PRIORS_SCHEMA, "integrity": _INTEGRITY}),
 }
 
 
@@ -273,13 +280,17 @@ def _with_groups(frame: pd.DataFrame, spec: DesignSpec) -> pd.DataFrame:
     return frame.assign(**columns) if columns else frame
 
 
-def priors_to_json(priors: DefaultPriors) -> dict[str, Any]:
+def priors_to_json(priors: ModelPriors) -> dict[str, Any]:
+    def one(prior: Prior) -> dict[str, Any]:
+        return {"distribution": prior.distribution, "params": dict(prior.params)}
+
     return {
         "terms": list(priors.terms),
-        "loc": [float(v) for v in priors.loc],
-        "scale": [float(v) for v in priors.scale],
-        "group_sd_scale": [float(v) for v in priors.group_sd_scale],
-        "sigma_rate": float(priors.sigma_rate),
+        "coef": [one(p) for p in priors.coef],
+        "tau": [one(p) for p in priors.tau],
+        "sigma": one(priors.sigma),
+        "factor_tau": {k: [one(p) for p in v] for k, v in priors.factor_tau.items()},
+        "extra": {k: one(p) for k, p in priors.extra.items()},
     }
 
 
@@ -296,11 +307,30 @@ def priors_dict_from_json(priors: dict[str, Any]) -> dict[str, Prior]:
     return {name: Prior(p["distribution"], **p["params"]) for name, p in priors.items()}
 
 
-def priors_from_json(priors: dict[str, Any]) -> DefaultPriors:
-    return DefaultPriors(
-        terms=tuple(priors["terms"]),
-        loc=np.asarray(priors["loc"], dtype=float),
-        scale=np.asarray(priors["scale"], dtype=float),
-        group_sd_scale=np.asarray(priors["group_sd_scale"], dtype=float),
-        sigma_rate=float(priors["sigma_rate"]),
-    )
+def priors_from_json(priors: dict[str, Any]) -> ModelPriors:
+    """The saved priors (any format version), checked as a user's would be."""
+
+    def one(p: dict[str, Any]) -> Prior:
+        return Prior(p["distribution"], **p["params"])
+
+    if "loc" in priors:  # versions 1 and 2: the default distributions
+        out = ModelPriors(
+            terms=tuple(priors["terms"]),
+            coef=tuple(
+                Prior("Normal", mu=m, sigma=s)
+                for m, s in zip(priors["loc"], priors["scale"], strict=True)
+            ),
+            tau=tuple(Prior("HalfNormal", sigma=s) for s in priors["group_sd_scale"]),
+            sigma=Prior("Exponential", lam=priors["sigma_rate"]),
+        )
+    else:
+        out = ModelPriors(
+            terms=tuple(priors["terms"]),
+            coef=tuple(one(p) for p in priors["coef"]),
+            tau=tuple(one(p) for p in priors["tau"]),
+            sigma=one(priors["sigma"]),
+            factor_tau={k: tuple(one(p) for p in v) for k, v in priors["factor_tau"].items()},
+            extra={k: one(p) for k, p in priors["extra"].items()},
+        )
+    check_model_priors(out)
+    return out

@@ -43,6 +43,7 @@ from hierreg.design.formula_check import UnsafeFormulaError
 from hierreg.model.structure import (
     FactorStructure,
     ModelStructure,
+    complete_priors,
 )
 from hierreg.results.atomic import check_replaceable, replace_folder, write_file
 from hierreg.results.fitted import FittedModel
@@ -165,7 +166,7 @@ def load_estimator(cls: type, path: str | os.PathLike) -> HierarchicalLinearRegr
         structure = ModelStructure(
             **{**saved, "varying": tuple(saved["varying"]), "factors": factors}
         )
-        priors = priors_from_json(meta["priors"])
+        priors = complete_priors(priors_from_json(meta["priors"]), spec, structure)
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(
             f"the model saved at {path} cannot be re-created ({type(err).__name__}: {err})"

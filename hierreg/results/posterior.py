@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,7 +52,7 @@ def finalize_posterior(
     groups: Sequence | None,
     group_sd_scale: np.ndarray | None = None,
     factors: Sequence[tuple[str, Sequence]] = (),
-    term_sd_scale: np.ndarray | None = None,
+    factor_sd_scale: Mapping[str, np.ndarray] | None = None,
 ) -> xr.DataTree:
     """Map draws back to data units and add ``beta`` with dims ``(<group>, term)``.
 
@@ -64,8 +64,8 @@ def finalize_posterior(
     varying terms' sds) turns the sampled Cholesky factor into ``tau`` and ``corr``.
     ``factors``: ``(dimension, levels)`` of each grouping factor after the first; each gets
     ``effect_<dim>`` (dims ``(<dim>, <dim>_term)``, data units) and, under partial pooling,
-    ``tau_<dim>`` (and ``corr_<dim>`` with a full covariance; ``term_sd_scale``: the
-    standardised prior scales of every term's between-group sd).
+    ``tau_<dim>`` (and ``corr_<dim>`` with a full covariance; ``factor_sd_scale``: by
+    dimension, the standardised unit scales of every term's between-level sd prior).
     Modifies and returns ``idata``.
     """
     posterior = label_groups(idata["posterior"].to_dataset(), group_dim, groups)
@@ -74,7 +74,13 @@ def finalize_posterior(
         posterior = _unflatten_group_terms(posterior, structure, group_dim, groups, terms)
         for (fdim, levels), fs in zip(factors, structure.factors, strict=True):
             posterior = _restore_factor_effects(
-                posterior, structure, fs, fdim, levels, standardization, term_sd_scale
+                posterior,
+                structure,
+                fs,
+                fdim,
+                levels,
+                standardization,
+                None if factor_sd_scale is None else factor_sd_scale.get(fdim),
             )
         if structure.covariance == "full":
             posterior = _correlated_effects(posterior, structure, group_dim, group_sd_scale)
@@ -277,9 +283,9 @@ def posterior_in_data_units(
     fdims = factor_dims(design) if structure.factors else []
     idata = finalize_posterior(
         idata, structure, units, design.y if rows else None, gdim, design.spec.groups,
-        group_sd_scale=std_priors.group_sd_scale[structure.varying_index],
+        group_sd_scale=std_priors.tau_unit_scales()[structure.varying_index],
         factors=[(d, f.levels) for d, f in zip(fdims, design.spec.factors, strict=True)],
-        term_sd_scale=std_priors.group_sd_scale,
+        factor_sd_scale={d: std_priors.tau_unit_scales(d) for d in std_priors.factor_tau},
     )  # fmt: skip
     if rows and _store_log_likelihood(store_loglik, idata, len(design.y)):
         post = PosteriorArrays.from_posterior(

@@ -52,7 +52,7 @@ def check_consistent(meta: dict, where: str) -> None:
         problems.append(
             f"structure.varying has {len(structure['varying'])} entries for {len(terms)} terms"
         )
-    for name in ("loc", "scale", "group_sd_scale"):
+    for name in ("loc", "scale", "group_sd_scale") if "loc" in priors else ("coef", "tau"):
         if len(priors[name]) != len(terms):
             problems.append(f"priors.{name} has {len(priors[name])} entries for {len(terms)} terms")
     if priors["terms"] != terms:

@@ -58,7 +58,7 @@ def sample_model(
         return idata, seconds, [rv.name for rv in model.free_RVs]
     start = time.perf_counter()
     entry, _ = cached_model(
-        graph_key(design, structure),
+        graph_key(design, structure, priors),
         n_groups,
         lambda slots: build_model(design, structure, priors, statistics, slots, centring),
     )
