@@ -1,7 +1,9 @@
 """Command line (``hierreg ...`` or ``python -m hierreg ...``).
 
-* ``hierreg radon [--out DIR]``: Gelman's radon analysis, complete vs no vs partial pooling;
-* ``hierreg fit DATA.csv --formula "y ~ x" --group g --out MODEL_DIR``: fit and save a model;
+* ``hierreg radon [--out DIR] [--seed-priors]``: Gelman's radon analysis, complete vs no vs
+  partial pooling (``--seed-priors``: with the original notebook's priors);
+* ``hierreg fit DATA.csv --formula "y ~ x" --group g --out MODEL_DIR [--prior
+  'tau=HalfCauchy(beta=1)' ...]``: fit and save a model;
 * ``hierreg predict MODEL_DIR NEW.csv [--interval 0.9]``: predictions as CSV on stdout.
 
 Every failure (bad arguments, unreadable or bad data, a refused model file, an output folder
@@ -56,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         help="reproduce Gelman's radon analysis: complete, none and partial pooling",
     )
     _add_sampler_arguments(radon)
+    radon.add_argument(
+        "--seed-priors",
+        action="store_true",
+        help="the notebook's priors (Normal(0, 1) coefficients, HalfCauchy(1) sds) instead "
+        "of the data-scaled defaults",
+    )
     radon.add_argument("--out", type=Path, default=None, help="folder for results.json (optional)")
 
     fit = sub.add_parser("fit", help="fit a model to a CSV file and save it to a folder")
@@ -69,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
         "'state:county' for nesting; or write '(1 | g)' terms in the formula)",
     )
     fit.add_argument("--pooling", choices=choices("pooling"), default="partial")
+    fit.add_argument(
+        "--prior",
+        action="append",
+        default=[],
+        metavar="NAME=DIST(k=v,...)",
+        type=_prior_argument,
+        help="a prior in data units, e.g. --prior 'tau=HalfCauchy(beta=1)' (repeatable)",
+    )
     _add_sampler_arguments(fit)
     fit.add_argument("--out", type=Path, required=True, help="folder to save the model in")
 
@@ -103,6 +119,20 @@ def _probability(text: str) -> float:
     return value
 
 
+def _prior_argument(text: str) -> tuple[str, object]:
+    from hierreg.model.priors import Prior
+
+    name, sep, dist = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not NAME=DIST(...), e.g. sigma=HalfCauchy(beta=1)"
+        )
+    try:
+        return name.strip(), Prior.parse(dist)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _read_csv(path: Path):
     import pandas as pd
 
@@ -129,6 +159,7 @@ def _check_out_folder(out: Path) -> None:
 
 def _run_fit(args: argparse.Namespace) -> int:
     from hierreg import HierarchicalLinearRegression
+    from hierreg.model.priors import format_priors
     from hierreg.sampling.diagnostics import SamplingWarning
 
     _check_out_folder(args.out)
@@ -142,6 +173,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         chains=args.chains,
         random_state=args.seed,
         progressbar=not args.quiet,
+        priors=dict(args.prior) or None,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SamplingWarning)
@@ -159,6 +191,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         f"{d['divergences']}, max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}",
         file=sys.stderr,
     )
+    print(f"priors: {format_priors(est.priors_)}", file=sys.stderr)
     return 0
 
 
@@ -195,6 +228,7 @@ def _run_radon(args: argparse.Namespace) -> int:
                 draws=args.draws,
                 tune=args.tune,
                 chains=args.chains,
+                seed_priors=args.seed_priors,
             )
         print(format_result(result), flush=True)
         for w in caught:
@@ -207,6 +241,7 @@ def _run_radon(args: argparse.Namespace) -> int:
                 "pooling": pooling,
                 "seconds": result.seconds,
                 "floor_effect": result.floor_effect,
+                "priors": {k: str(v) for k, v in est.priors_.items()},
                 **est.diagnostics_,
                 "counties": result.county_coefficients().to_dict(orient="index"),
             }

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -30,6 +31,7 @@ from hierreg.distributed import (
     predict_dask,
     statistics_from_dask,
 )
+from hierreg.model.priors import check_proper
 from hierreg.model.standardize import data_scale
 from hierreg.model.structure import resolve_priors, resolve_structure
 from hierreg.options import FitOptions, fit_options
@@ -342,7 +344,80 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        options = fit_options(self.get_params())  # parameters, before any data is read
+        fitted = self._fit_model(X, y, fit_options(self.get_params()))
+        self._adopt(fitted, feature_names=_string_columns(X))
+        if is_dask_collection(X):
+            self.n_features_in_ = len(X.columns)
+        return self
+
+    def sample_prior_predictive(
+        self, X: Any, y: Any = None, draws: int = 500, random_state: Any = None
+    ) -> xr.DataTree:
+        """Draws from the priors of the model ``fit(X, y)`` would sample, and the responses
+        they imply for the rows of ``X``: a prior predictive check.
+
+        The priors are those of :meth:`fit` (data-scaled defaults from ``X`` and ``y``, with
+        ``priors=`` in place), sampled as the fit samples them (the same model without its
+        likelihood, by the estimator's sampler, ``chains`` chains of ``draws`` after ``tune``
+        tuning steps), then mapped to data units: what is drawn is the prior the fit
+        actually uses. The estimator is not changed.
+
+        Parameters
+        ----------
+        X, y
+            As for :meth:`fit` (a pandas DataFrame or array; not a Dask DataFrame).
+        draws : int, default=500
+            Draws per chain.
+        random_state : int, Generator or None
+            Seed for the sampler and the noise of the predictive draws (None: the
+            estimator's ``random_state``).
+
+        Returns
+        -------
+        xarray.DataTree
+            ``prior`` (every parameter, as ``idata_["posterior"]`` names them),
+            ``prior_predictive`` (``y``, dims ``(chain, draw, obs)``), ``observed_data``
+            (``y``) and ``sample_stats``.
+
+        Raises
+        ------
+        ValueError
+            For a Flat (improper) prior, which has no draws, or a Dask DataFrame.
+        """
+        if is_dask_collection(X):
+            raise ValueError("sample_prior_predictive needs the rows: pass a pandas DataFrame")
+        params = self.get_params()
+        params["draws"] = draws
+        if random_state is not None:
+            params["random_state"] = random_state
+        options = fit_options(params)
+        fitted = self._fit_model(X, y, options, prior_only=True)
+        rng = np.random.default_rng(options.settings.seed)
+        chunks, n_rows, n_draws = fitted.draw_chunks(
+            X, "population", True, lambda total: np.arange(total), rng
+        )
+        predictive = np.empty((n_draws, n_rows))
+        for rows, values in chunks:
+            predictive[:, rows] = values
+        post = fitted.idata["posterior"]
+        shape = (post.sizes["chain"], post.sizes["draw"], n_rows)
+        tree = {
+            "prior": post.to_dataset(),
+            "prior_predictive": xr.Dataset(
+                {"y": (("chain", "draw", "obs"), predictive.reshape(shape))},
+                coords={"obs": np.arange(n_rows)},
+            ),
+            "observed_data": fitted.idata["observed_data"].to_dataset(),
+        }
+        if "sample_stats" in fitted.idata:
+            tree["sample_stats"] = fitted.idata["sample_stats"].to_dataset()
+        return xr.DataTree.from_dict(tree)
+
+    def _fit_model(
+        self, X: Any, y: Any, options: FitOptions, prior_only: bool = False
+    ) -> FittedModel:
+        """The fit's data path: data -> design -> structure -> priors -> draws -> posterior
+        (``prior_only``: the model without its likelihood)."""
         design, distributed = self._fit_design(X, y, options)  # data -> design
         options.grouping.check_terms(design.spec.terms)
         structure, centring = resolve_structure(  # design -> what shapes the model
@@ -359,11 +434,22 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             statistics=None if distributed is None else distributed.statistics,
             n_rows=None if distributed is None else distributed.n_rows,
         )
+        if prior_only:  # the data do not inform the parametrisation of a prior
+            mixed = structure.parametrization == "mixed"
+            structure = replace(
+                structure,
+                prior_only=True,
+                likelihood_mode="rows",
+                parametrization="noncentered" if mixed else structure.parametrization,
+            )
+            centring = None
         defaults, units, statistics = data_scale(  # priors and the sampler's units
             design,
             *(() if distributed is None else (distributed.moments, distributed.statistics)),
         )
         priors, defaults = resolve_priors(defaults, self.priors, design, structure)
+        if prior_only:
+            check_proper(priors)
         std_priors = units.priors(priors)
         with interrupts_propagate():  # Ctrl-C: KeyboardInterrupt, the estimator as it was
             idata, seconds, sampled = sample_model(
@@ -371,16 +457,13 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
                 centring,
             )  # fmt: skip
         idata = posterior_in_data_units(  # draws -> data units, labels, log-likelihood
-            idata, design, structure, units, std_priors, options.store_log_likelihood,
+            idata, design, structure, units, std_priors,
+            False if prior_only else options.store_log_likelihood,
             training=distributed.template if distributed is not None else X,
             rows=distributed is None,
         )  # fmt: skip
-        diagnostics = fit_diagnostics(idata, seconds, sampled, options.settings)
-        fitted = FittedModel(design.spec, structure, idata, priors, defaults.as_dict(), diagnostics)
-        self._adopt(fitted, feature_names=_string_columns(X))
-        if distributed is not None:
-            self.n_features_in_ = len(X.columns)
-        return self
+        diagnostics = fit_diagnostics(idata, seconds, sampled, options.settings, not prior_only)
+        return FittedModel(design.spec, structure, idata, priors, defaults.as_dict(), diagnostics)
 
     def _fit_design(self, X: Any, y: Any, options: FitOptions) -> tuple[Design, Any]:
         """Data -> design (validated, encoded); for a Dask DataFrame also the statistics

@@ -1,4 +1,5 @@
-"""The radon notebook's figures, for any fitted estimator (matplotlib; each returns its Axes)."""
+"""Figures for any fitted estimator (matplotlib; each returns its Axes): the radon notebook's
+shrinkage, group lines and forest plot, and prior predictive and prior-vs-posterior checks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["forest", "group_lines", "shrinkage"]
+__all__ = ["forest", "group_lines", "prior_posterior", "prior_predictive", "shrinkage"]
 
 
 def _axes(ax):
@@ -145,3 +146,106 @@ def forest(estimator: Any, term: str = "Intercept", prob: float = 0.9, ax=None):
     ax.set_xlabel(f"{term} ({prob:.0%} interval)")
     ax.set_title(f"{term} by {estimator.design_.group_name} ({estimator.pooling_} pooling)")
     return ax
+
+
+def prior_predictive(tree: Any, n_draws: int = 50, ax=None, random_state: Any = 0):
+    """Densities of the response drawn from the prior (``n_draws`` thin lines) against the
+    observed response (thick line): the output of
+    :meth:`~hierreg.HierarchicalLinearRegression.sample_prior_predictive`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    observed = np.asarray(tree["observed_data"]["y"].values, dtype=float)
+    draws = tree["prior_predictive"]["y"].values.reshape(-1, observed.size)
+    rng = np.random.default_rng(random_state)
+    chosen = rng.choice(len(draws), size=min(n_draws, len(draws)), replace=False)
+    low, high = np.quantile(draws[chosen], [0.01, 0.99])
+    low, high = min(low, observed.min()), max(high, observed.max())
+    bins = np.linspace(low, high, 60)
+    centres = (bins[1:] + bins[:-1]) / 2
+    ax = _axes(ax)
+    for i, row in enumerate(draws[chosen]):
+        density, _ = np.histogram(row, bins=bins, density=True)
+        ax.plot(
+            centres,
+            density,
+            color="C1",
+            alpha=0.2,
+            lw=0.8,
+            label="prior predictive" if i == 0 else None,
+        )
+    density, _ = np.histogram(observed, bins=bins, density=True)
+    ax.plot(centres, density, color="k", lw=2, label="observed")
+    ax.set_xlabel("response")
+    ax.set_ylabel("density")
+    ax.set_title("prior predictive check")
+    ax.legend()
+    return ax
+
+
+def prior_posterior(estimator: Any, prior: Any, var_names: Sequence[str] | None = None, axes=None):
+    """The prior (from :meth:`~hierreg.HierarchicalLinearRegression.sample_prior_predictive`)
+    and the posterior of each hyperparameter, one panel per scalar: population means
+    ``mu``, between-group sds ``tau`` (and ``tau_<factor>``), the noise ``sigma``, ``nu``.
+
+    Parameters
+    ----------
+    estimator : fitted HierarchicalLinearRegression
+    prior : xarray.DataTree
+        The prior draws of the same model (its ``prior`` group).
+    var_names : list of str, optional
+        Default: every one of ``mu``, ``tau``, ``tau_*``, ``sigma``, ``nu`` (``beta`` under
+        complete pooling) in the posterior.
+    axes : array of matplotlib Axes, optional
+
+    Returns
+    -------
+    ndarray of matplotlib.axes.Axes
+    """
+    posterior = estimator.idata_["posterior"]
+    prior_draws = prior["prior"]
+    if var_names is None:
+        wanted = ["mu", "tau", "sigma", "nu"] + sorted(
+            v for v in posterior.data_vars if v.startswith("tau_")
+        )
+        if estimator.pooling_ == "complete":
+            wanted.insert(0, "beta")
+        var_names = [v for v in wanted if v in posterior.data_vars]
+    panels = []
+    for name in var_names:
+        if name not in posterior.data_vars or name not in prior_draws.data_vars:
+            raise ValueError(f"{name!r} is not in both the posterior and the prior")
+        var = posterior[name]
+        extra = [d for d in var.dims if d not in ("chain", "draw")]
+        if not extra:
+            panels.append((name, {}))
+            continue
+        if len(extra) > 1:
+            raise ValueError(f"{name!r} has several dimensions {extra}: one panel per scalar")
+        for label in var[extra[0]].values:
+            panels.append((f"{name}[{label}]", {extra[0]: label}))
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        cols = min(3, len(panels))
+        rows = -(-len(panels) // cols)
+        axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.6 * rows), squeeze=False)[1]
+    axes = np.atleast_1d(axes).ravel()
+    for ax, (title, where) in zip(axes, panels, strict=False):
+        name = title.split("[")[0]
+        post = np.ravel(posterior[name].sel(where).values)
+        pri = np.ravel(prior_draws[name].sel(where).values)
+        low, high = np.quantile(np.concatenate([pri, post]), [0.005, 0.995])
+        low, high = min(low, post.min()), max(high, post.max())
+        bins = np.linspace(low, high, 60)
+        ax.hist(pri, bins=bins, density=True, alpha=0.5, color="C1", label="prior")
+        ax.hist(post, bins=bins, density=True, alpha=0.6, color="C0", label="posterior")
+        ax.set_title(title, fontsize=9)
+        ax.set_yticks([])
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=8)
+    axes[0].figure.tight_layout()
+    return axes

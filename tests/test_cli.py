@@ -39,6 +39,7 @@ def test_radon_command_prints_a_table_per_mode(tmp_path, capsys):
     results = json.loads((tmp_path / "results.json").read_text())
     assert all(r["rmsd"] > 0 and r["loo_elpd"] < 0 for r in results)
     assert [r["pooling"] for r in results] == ["complete", "none", "partial"]
+    assert results[2]["priors"]["sigma"].startswith("Exponential(lam=")
     assert results[0]["floor_effect"] == pytest.approx(-0.586, abs=0.03)
     assert set(results[2]["counties"]) == {"CASS", "CROW WING", "FREEBORN"}
 
@@ -54,6 +55,8 @@ def test_radon_command_prints_a_table_per_mode(tmp_path, capsys):
         (["fit", "nowhere.csv", "--formula", "y ~ x", "--out", "m"], "no such file: nowhere.csv"),
         (["predict", "no_model_dir", "new.csv"], "no saved hierreg model at no_model_dir"),
         (["predict", "m", "new.csv", "--interval", "1.5"], "must be between 0 and 1"),
+        (["fit", "d.csv", "--formula", "y ~ x", "--prior", "tau"], "is not NAME=DIST(...)"),
+        (["fit", "d.csv", "--formula", "y", "--prior", "x=os.system(1)"], "cannot read a prior"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, message):
@@ -96,16 +99,22 @@ def test_fit_then_predict_round_trip_on_csv(tmp_path):
         "g",
         "--out",
         "model",
+        "--prior",
+        "tau=HalfCauchy(beta=1)",
+        "--prior",
+        "x=StudentT(nu=3, mu=0, sigma=5)",
         *settings,
         cwd=tmp_path,
     )
     assert fit.returncode == 0, fit.stderr
     assert "saved to model: 60 rows, 2 terms, 4 groups" in fit.stderr
+    assert "tau ~ HalfCauchy(beta=1), x ~ StudentT(nu=3, mu=0, sigma=5)" in fit.stderr
     pred = _cli("predict", "model", "new.csv", "--interval", "0.8", cwd=tmp_path)
     assert pred.returncode == 0, pred.stderr
     out = pd.read_csv(__import__("io").StringIO(pred.stdout))
     assert list(out.columns) == [*new.columns, "prediction", "prediction_sd", "lower", "upper"]
     est = HierarchicalLinearRegression.load(tmp_path / "model")
+    assert str(est.priors_["tau[x]"]) == "HalfCauchy(beta=1)"
     mean, sd = est.predict(new, return_std=True)
     np.testing.assert_allclose(out["prediction"], mean, rtol=1e-12)
     np.testing.assert_allclose(out["prediction_sd"], sd, rtol=1e-12)

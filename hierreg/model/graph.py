@@ -182,7 +182,11 @@ def build_model(
                     coefficients[k] = shared[j]
         sigma_dims = gdim if structure.group_noise else None
         sigma = _scalar_rv("sigma", prior_values, layout, dims=sigma_dims)
-        if sufficient:
+        if structure.prior_only:
+            likelihood = family(structure.likelihood)
+            for name in likelihood.priors:
+                _scalar_rv(name, prior_values, layout)
+        elif sufficient:
             pm.Potential("y_loglik", _sufficient_log_likelihood(data, coefficients, sigma))
         else:
             ones = _ones_columns(design.X)

@@ -30,6 +30,7 @@ as ``sigma' ~ Gamma(2, 4 * 0.82)``.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,15 +44,18 @@ __all__ = [
     "ModelPriors",
     "Prior",
     "check_model_priors",
+    "check_proper",
     "check_user_priors",
     "default_priors",
     "default_priors_from_moments",
+    "format_priors",
     "prior_kinds",
     "safe_sd",
     "with_user_priors",
 ]
 
 SLOPE_SCALE = 2.5
+_PRIOR_TEXT = re.compile(r"(?P<name>[A-Za-z]\w*)\s*\((?P<params>[^()]*)\)")
 # LKJ shape of the correlation of varying effects (covariance="full"): 2 mildly favours
 # small correlations (as rstanarm's and brms's defaults do for 2+ effects).
 LKJ_ETA = 2.0
@@ -72,8 +76,32 @@ class Prior:
         args = ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())
         return f"Prior({self.distribution!r}{', ' if args else ''}{args})"
 
+    def __str__(self) -> str:
+        """``Normal(mu=0, sigma=1)``: the form :meth:`parse` reads."""
+        args = ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())
+        return f"{self.distribution}({args})"
+
     def __hash__(self) -> int:
         return hash((self.distribution, tuple(sorted(self.params.items()))))
+
+    @classmethod
+    def parse(cls, text: str) -> Prior:
+        """``Prior.parse("HalfCauchy(beta=1)")``: the form ``repr`` and the CLI use; the
+        parameters are numbers (nothing is evaluated)."""
+        match = _PRIOR_TEXT.fullmatch(text.strip())
+        if match is None:
+            raise ValueError(
+                f"cannot read a prior from {text!r}; write e.g. 'HalfCauchy(beta=1)' or "
+                "'Normal(mu=0, sigma=10)'"
+            )
+        params = {}
+        for item in filter(None, (p.strip() for p in match["params"].split(","))):
+            key, _, value = item.partition("=")
+            try:
+                params[key.strip()] = float(value)
+            except ValueError:
+                raise ValueError(f"prior {text!r}: {item!r} is not name=number") from None
+        return cls(match["name"], **params)
 
 
 @dataclass(frozen=True)
@@ -449,6 +477,16 @@ def check_model_priors(priors: ModelPriors) -> None:
         _check_prior(name, prior, kind, warn=False)
 
 
+def check_proper(priors: ModelPriors) -> None:
+    """``ValueError`` naming the first Flat (improper) prior: it has no draws."""
+    for name, prior in priors.as_dict().items():
+        if prior.distribution == "Flat":
+            raise ValueError(
+                f"priors[{name!r}] is Flat (improper): it cannot be sampled for a prior "
+                "predictive check; give it a proper prior"
+            )
+
+
 def with_user_priors(defaults: ModelPriors, priors: Mapping[str, Prior]) -> ModelPriors:
     """``defaults`` with the (validated) user priors put in place, in data units: ``"tau"``
     sets every term's sd of the first factor, ``"tau_<factor>"`` every term's of that factor,
@@ -480,3 +518,19 @@ def with_user_priors(defaults: ModelPriors, priors: Mapping[str, Prior]) -> Mode
         factor_tau={k: tuple(v) for k, v in factor_tau.items()},
         extra=extra,
     )
+
+
+def format_priors(priors: dict) -> str:
+    """The priors on one line: ``Intercept ~ Normal(mu=0, sigma=1), ...``; the sds of several
+    terms under one name when they agree (``tau ~ HalfCauchy(beta=1)``)."""
+    items = dict(priors)
+    for prefix in sorted({name.split("[")[0] for name in items if "[" in name}):
+        group = {k: v for k, v in items.items() if k.startswith(prefix + "[")}
+        if len(set(group.values())) == 1:
+            first = next(iter(group))
+            items = {
+                (prefix if k == first else k): v
+                for k, v in items.items()
+                if k == first or k not in group
+            }
+    return ", ".join(f"{name} ~ {prior}" for name, prior in items.items())

@@ -90,6 +90,8 @@ class ModelStructure:
     likelihood: str = "normal"
     covariance: str = "diagonal"
     factors: tuple[FactorStructure, ...] = ()
+    # the priors alone: no likelihood (prior predictive checks; never saved)
+    prior_only: bool = False
 
     @property
     def varying_index(self) -> np.ndarray:
@@ -307,4 +309,34 @@ def resolve_priors(
     extra = {name: "scale" for name in likelihood.priors}
     extra.update({name: "correlation" for name in correlations})
     kinds = prior_kinds(_spec(design).terms, fdims, extra)
-    return with_user_priors(defaults, check_user_priors(user, kinds)), defaults
+    priors = with_user_priors(defaults, check_user_priors(user, kinds))
+    _check_prior_form(priors, structure, fdims)
+    return priors, defaults
+
+
+def _check_prior_form(priors: ModelPriors, structure: ModelStructure, fdims: Sequence[str]):
+    """What the graph cannot take, refused before anything is built: a Uniform prior on
+    some terms of a vector only (its bounds need one transform for the vector), and sds of
+    different distributions under one LKJ Cholesky prior."""
+    vectors = {"coefficients": priors.coef, "tau": priors.tau}
+    vectors.update({f"tau_{k}": v for k, v in priors.factor_tau.items()})
+    for name, vector in vectors.items():
+        kinds = {p.distribution for p in vector}
+        if "Uniform" in kinds and len(kinds) > 1:
+            raise ValueError(
+                f"priors: a Uniform prior must apply to every term of {name} (its bounds need "
+                f"one transform for the whole vector), got {sorted(kinds)}; set it for all "
+                f"terms (e.g. priors={{'tau': Prior('Uniform', ...)}})"
+            )
+    correlated = [("tau", structure.varying_index, "corr")] + [
+        (f"tau_{fdim}", fs.varying_index, f"corr_{fdim}")
+        for fs, fdim in zip(structure.factors, fdims, strict=False)
+    ]
+    for name, index, corr in correlated:
+        if corr in priors.extra:
+            kinds = {vectors[name][k].distribution for k in index}
+            if len(kinds) > 1:
+                raise ValueError(
+                    f"covariance='full' needs one distribution for every varying term's sd in "
+                    f"{name} (the LKJ Cholesky prior takes one), got {sorted(kinds)}"
+                )

@@ -268,16 +268,24 @@ def check_recreated_encoding(spec: DesignSpec, design: dict, idata: xr.DataTree)
 
 
 def _with_groups(frame: pd.DataFrame, spec: DesignSpec) -> pd.DataFrame:
-    """Training columns plus every grouping column, so ``transform`` accepts them (their
-    values do not matter: the check compares the predictors' encoding)."""
-    names = [f.name for f in spec.factors]
+    """Training columns plus every grouping column holding a label seen at fit, so
+    ``transform`` accepts them (the check compares the predictors' encoding only)."""
+    factors = [(f.name, f.levels) for f in spec.factors]
     if spec.groups is not None:
-        names.insert(0, spec.group)
+        factors.insert(0, (spec.group, spec.groups))
     columns = {}
-    for name in names:
-        parts = str(name).split(FACTOR_SEPARATOR) if name not in frame.columns else [name]
-        columns.update({str(p).strip(): "level" for p in parts if p not in frame.columns})
-    return frame.assign(**columns) if columns else frame
+    for name, levels in factors:
+        if name in frame.columns:
+            continue
+        label = levels[0]
+        if isinstance(name, str) and FACTOR_SEPARATOR in name and name not in spec.feature_columns:
+            parts = [p.strip() for p in name.split(FACTOR_SEPARATOR)]
+            values = str(label).split(FACTOR_SEPARATOR)
+            if len(values) == len(parts):
+                columns.update({p: v for p, v in zip(parts, values, strict=True) if p not in frame})
+                continue
+        columns[name] = label
+    return frame.assign(**{str(k): v for k, v in columns.items()}) if columns else frame
 
 
 def priors_to_json(priors: ModelPriors) -> dict[str, Any]:

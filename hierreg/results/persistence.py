@@ -110,7 +110,7 @@ def save_estimator(est: HierarchicalLinearRegression, path: str | os.PathLike) -
         "hierreg_version": _version(),
         "params": json_params(est.get_params(deep=False)),
         "design": design_to_json(spec, fitted.idata),
-        "structure": asdict(fitted.structure),
+        "structure": {k: v for k, v in asdict(fitted.structure).items() if k != "prior_only"},
         "priors": priors_to_json(fitted.priors),
         "default_priors": priors_dict_to_json(fitted.default_priors),
         "diagnostics": {k: plain(v) for k, v in fitted.diagnostics.items()},

@@ -132,11 +132,15 @@ def _extreme(values: np.ndarray, reduce) -> float:
 
 
 def fit_diagnostics(
-    idata: xr.DataTree, seconds: float, sampled: Sequence[str], settings: SamplerSettings
+    idata: xr.DataTree,
+    seconds: float,
+    sampled: Sequence[str],
+    settings: SamplerSettings,
+    warn: bool = True,
 ) -> dict[str, Any]:
     """Convergence diagnostics of a fit over its sampled parameters (a packed Cholesky factor
     ``chol``/``chol_<factor>`` counted as its sds and correlations), with a
-    :class:`SamplingWarning` where they fail."""
+    :class:`SamplingWarning` where they fail (``warn``)."""
     names: list[str] = []
     for name in sampled:
         if name == "chol" or name.startswith("chol_"):
@@ -145,5 +149,6 @@ def fit_diagnostics(
         else:
             names.append(name)
     diagnostics = convergence_diagnostics(idata, seconds, var_names=names, sampler=settings.sampler)
-    warn_if_unconverged(diagnostics)
+    if warn:
+        warn_if_unconverged(diagnostics)
     return diagnostics

@@ -1,0 +1,290 @@
+"""Priors as users write them: every distribution of the set is the prior the model uses, in
+data units; strong priors move the posterior where theory says; names, errors, saving."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from hierreg import HierarchicalLinearRegression, Prior
+from hierreg.model.priors import DISTRIBUTIONS, distributions_for
+from tests.conftest import fit_quietly
+
+# data far from unit scale: the sampler's standardised priors differ from the stated ones
+# by large factors, so a wrong transformation shows
+Y_SCALE, X_SCALE = 300.0, 50.0
+
+
+@pytest.fixture(scope="module")
+def unit_data():
+    rng = np.random.default_rng(4)
+    n, groups = 120, 6
+    frame = pd.DataFrame({"x": rng.normal(10.0, X_SCALE, n), "g": rng.integers(0, groups, n)})
+    frame["y"] = 1000.0 + 2.0 * frame["x"] + rng.normal(0, Y_SCALE, n)
+    return frame
+
+
+# (prior, the scipy distribution it is): one per distribution of the set
+COEFFICIENT_PRIORS = [
+    (Prior("Normal", mu=3.0, sigma=2.0), stats.norm(3.0, 2.0)),
+    (Prior("StudentT", nu=4.0, mu=-1.0, sigma=0.5), stats.t(4.0, -1.0, 0.5)),
+    (Prior("Cauchy", alpha=2.0, beta=0.3), stats.cauchy(2.0, 0.3)),
+    (Prior("Laplace", mu=0.5, b=1.5), stats.laplace(0.5, 1.5)),
+]
+SCALE_PRIORS = [
+    (Prior("HalfNormal", sigma=40.0), stats.halfnorm(scale=40.0)),
+    (Prior("HalfCauchy", beta=20.0), stats.halfcauchy(scale=20.0)),
+    (Prior("HalfStudentT", nu=3.0, sigma=30.0), stats.halfnorm(scale=1.0)),  # see below
+    (Prior("Exponential", lam=0.02), stats.expon(scale=50.0)),
+    (Prior("Gamma", alpha=3.0, beta=0.05), stats.gamma(3.0, scale=20.0)),
+    (Prior("InverseGamma", alpha=4.0, beta=150.0), stats.invgamma(4.0, scale=150.0)),
+    (Prior("LogNormal", mu=3.0, sigma=0.5), stats.lognorm(0.5, scale=np.exp(3.0))),
+    (Prior("Uniform", lower=10.0, upper=90.0), stats.uniform(10.0, 80.0)),
+]
+
+
+def _half_t(nu, sigma):
+    """|t_nu| * sigma (scipy has no half-t)."""
+
+    class HalfT:
+        def cdf(self, x):
+            return 2 * stats.t(nu, 0, sigma).cdf(x) - 1
+
+    return HalfT()
+
+
+def _agrees(draws, dist, where):
+    """The draws' quartiles and 10%/90% points sit at those probabilities of ``dist``: the
+    true CDF at each sample quantile is within 0.05 of its level (about 3 Monte Carlo
+    standard errors at the effective sample sizes here), whatever the tails."""
+    draws = np.ravel(draws)
+    for p in (0.1, 0.25, 0.5, 0.75, 0.9):
+        got = float(dist.cdf(np.quantile(draws, p)))
+        assert abs(got - p) < 0.05, f"{where}: P(X <= sample {p:.0%} point) = {got:.3f}"
+
+
+def _prior_tree(frame, pooling, priors, draws=1500):
+    est = HierarchicalLinearRegression(
+        "y ~ x", group="g", pooling=pooling, priors=priors, chains=2, tune=500,
+        random_state=7, progressbar=False,
+    )  # fmt: skip
+    return est.sample_prior_predictive(frame, draws=draws)
+
+
+def test_the_set_is_the_documented_one():
+    assert distributions_for("coefficient") == ["Normal", "StudentT", "Cauchy", "Laplace", "Flat"]
+    assert distributions_for("scale") == [
+        "HalfNormal", "HalfCauchy", "HalfStudentT", "Exponential", "Gamma", "InverseGamma",
+        "LogNormal", "Uniform",
+    ]  # fmt: skip
+    assert distributions_for("correlation") == ["LKJ"]
+    tested = {p.distribution for p, _ in COEFFICIENT_PRIORS + SCALE_PRIORS}
+    assert tested | {"Flat", "LKJ"} == set(DISTRIBUTIONS)
+
+
+@pytest.mark.parametrize(
+    "prior, dist", COEFFICIENT_PRIORS, ids=[p.distribution for p, _ in COEFFICIENT_PRIORS]
+)
+def test_a_coefficient_prior_is_the_one_used_in_data_units(unit_data, prior, dist):
+    tree = _prior_tree(unit_data, "complete", {"x": prior})
+    _agrees(tree["prior"]["beta"].sel(term="x").values, dist, f"x ~ {prior}")
+
+
+@pytest.mark.parametrize("prior, dist", SCALE_PRIORS, ids=[p.distribution for p, _ in SCALE_PRIORS])
+def test_a_scale_prior_is_the_one_used_in_data_units(unit_data, prior, dist):
+    if prior.distribution == "HalfStudentT":
+        dist = _half_t(prior.params["nu"], prior.params["sigma"])
+    tree = _prior_tree(unit_data, "complete", {"sigma": prior})
+    _agrees(tree["prior"]["sigma"].values, dist, f"sigma ~ {prior}")
+
+
+def test_mixed_distributions_in_one_vector_are_each_exact(unit_data):
+    """Terms of one vector with different distributions (a Normal carrier corrected by a
+    potential), between-group sds included, under partial pooling."""
+    priors = {
+        "Intercept": Prior("Cauchy", alpha=1000.0, beta=50.0),
+        "x": Prior("Laplace", mu=2.0, b=0.5),
+        "tau[Intercept]": Prior("Gamma", alpha=2.0, beta=0.02),
+        "tau[x]": Prior("HalfCauchy", beta=0.3),
+    }
+    tree = _prior_tree(unit_data, "partial", priors, draws=2000)
+    mu, tau = tree["prior"]["mu"], tree["prior"]["tau"]
+    _agrees(mu.sel(term="Intercept").values, stats.cauchy(1000.0, 50.0), "mu[Intercept]")
+    _agrees(mu.sel(term="x").values, stats.laplace(2.0, 0.5), "mu[x]")
+    _agrees(tau.sel(term="Intercept").values, stats.gamma(2.0, scale=50.0), "tau[Intercept]")
+    _agrees(tau.sel(term="x").values, stats.halfcauchy(scale=0.3), "tau[x]")
+
+
+def test_a_full_covariance_uses_the_sd_prior_and_the_lkj_shape(unit_data):
+    priors = {"tau": Prior("Exponential", lam=0.05), "corr": Prior("LKJ", eta=4.0)}
+    est = HierarchicalLinearRegression(
+        "y ~ x", group="g", covariance="full", parametrization="noncentered", priors=priors,
+        chains=2, tune=500, random_state=3, progressbar=False,
+    )  # fmt: skip
+    prior = est.sample_prior_predictive(unit_data, draws=2000)["prior"]
+    _agrees(prior["tau"].sel(term="Intercept").values, stats.expon(scale=20.0), "tau")
+    # LKJ(eta) in 2 dimensions: (r + 1) / 2 ~ Beta(eta, eta)
+    r = prior["corr"].isel(corr_term=0, corr_term_2=1).values
+    _agrees((np.ravel(r) + 1) / 2, stats.beta(4.0, 4.0), "corr")
+
+
+def test_a_strong_prior_gives_the_conjugate_posterior():
+    """Complete pooling, a noise sd pinned by a narrow prior: the coefficients' posterior is
+    the conjugate normal one, mean (X'X/s^2 + P)^-1 (X'y/s^2 + P m)."""
+    rng = np.random.default_rng(11)
+    n = 30
+    frame = pd.DataFrame({"x": rng.normal(0, 1, n)})
+    frame["y"] = 1.0 + 2.0 * frame["x"] + rng.normal(0, 1.0, n)
+    m, s0 = np.array([0.0, 5.0]), np.array([10.0, 0.2])  # a strong prior pulling the slope up
+    priors = {
+        "Intercept": Prior("Normal", mu=m[0], sigma=s0[0]),
+        "x": Prior("Normal", mu=m[1], sigma=s0[1]),
+        "sigma": Prior("Uniform", lower=0.999, upper=1.001),
+    }
+    est = fit_quietly(
+        HierarchicalLinearRegression(
+            "y ~ x", priors=priors, draws=2000, random_state=0, progressbar=False
+        ),
+        frame,
+    )
+    X = np.column_stack([np.ones(n), frame["x"]])
+    precision = X.T @ X + np.diag(1 / s0**2)
+    mean = np.linalg.solve(precision, X.T @ frame["y"].to_numpy() + m / s0**2)
+    sd = np.sqrt(np.diag(np.linalg.inv(precision)))
+    beta = est.idata_["posterior"]["beta"].values.reshape(-1, 2)
+    # Monte Carlo error: 8000 draws, an effective sample size well above 1000
+    assert np.all(np.abs(beta.mean(axis=0) - mean) < 4 * sd / np.sqrt(1000))
+    np.testing.assert_allclose(beta.std(axis=0), sd, rtol=0.08)
+    assert mean[1] > 3.0  # the prior did move it: the data alone say about 2
+
+
+def test_a_heavy_tailed_prior_lets_a_far_effect_through_where_a_normal_one_shrinks():
+    """With one group far from the others, a Cauchy population prior on the intercept is
+    irrelevant, but a narrow Normal prior on it pulls the population mean towards 0."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"g": np.repeat(np.arange(8), 10)})
+    frame["y"] = 20.0 + rng.normal(0, 1, len(frame))
+    fits = {}
+    for name, prior in [
+        ("narrow", Prior("Normal", mu=0.0, sigma=1.0)),
+        ("cauchy", Prior("Cauchy", alpha=0.0, beta=1.0)),
+    ]:
+        est = HierarchicalLinearRegression(
+            "y ~ 1", group="g", priors={"Intercept": prior}, draws=1000, random_state=1,
+            progressbar=False,
+        )  # fmt: skip
+        fits[name] = float(fit_quietly(est, frame).population_coef_["Intercept"])
+    assert fits["cauchy"] == pytest.approx(20.0, abs=0.6)
+    assert fits["narrow"] < fits["cauchy"] - 2.0
+
+
+# --- names, errors, saving ----------------------------------------------------------------
+
+
+def test_priors_are_named_as_in_the_posterior(unit_data):
+    est = HierarchicalLinearRegression(
+        "y ~ x", group="g", likelihood="student_t", covariance="full",
+        parametrization="noncentered", draws=50, tune=50, chains=1, progressbar=False,
+        priors={"nu": Prior("Gamma", alpha=3.0, beta=0.2), "corr": Prior("LKJ", eta=3.0)},
+    )  # fmt: skip
+    fit_quietly(est, unit_data)
+    names = set(est.priors_)
+    assert {"Intercept", "x", "tau[Intercept]", "tau[x]", "sigma", "nu", "corr"} == names
+    assert est.priors_["nu"] == Prior("Gamma", alpha=3.0, beta=0.2)
+    assert est.default_priors_["nu"] == Prior("Gamma", alpha=2.0, beta=0.1)
+    assert est.default_priors_["corr"] == Prior("LKJ", eta=2.0)
+    for name in ("nu", "corr", "tau", "sigma", "mu"):
+        assert name in est.idata_["posterior"]
+
+
+@pytest.mark.parametrize(
+    "priors, match",
+    [
+        ({"tau": Prior("Normal", mu=0, sigma=1)}, r"'Normal' is not a prior for a scale"),
+        ({"x": Prior("HalfCauchy", beta=1)}, r"not a prior for a coefficient.*'Cauchy'"),
+        ({"sigma": Prior("HalfCauchy", sigma=1)}, r"HalfCauchy takes parameters \['beta'\]"),
+        ({"sigma": Prior("Gamma", alpha=-1, beta=1)}, "alpha must be > 0"),
+        ({"sigma": Prior("Uniform", lower=-1, upper=1)}, "0 <= lower < upper"),
+        ({"tau": Prior("Beta", alpha=1, beta=1)}, "valid:.*HalfNormal"),
+        ({"nu": Prior("Gamma", alpha=2, beta=0.1)}, "unknown parameter name.*'nu'"),
+        ({"corr": Prior("LKJ", eta=2)}, "unknown parameter name.*'corr'"),
+        (
+            {"tau[Intercept]": Prior("Uniform", lower=0, upper=9)},
+            "Uniform prior must apply to every term",
+        ),
+    ],
+)
+def test_a_prior_that_does_not_fit_is_an_error_before_sampling(
+    unit_data, no_sampling, priors, match
+):
+    est = HierarchicalLinearRegression("y ~ x", group="g", priors=priors, progressbar=False)
+    with pytest.raises(ValueError, match=match):
+        est.fit(unit_data)
+
+
+def test_a_flat_prior_warns_and_has_no_prior_draws(unit_data):
+    est = HierarchicalLinearRegression(
+        "y ~ x", priors={"x": Prior("Flat")}, draws=200, tune=200, chains=1,
+        random_state=0, progressbar=False,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="Flat"):
+        fit_quietly(est, unit_data)
+    ols = np.polyfit(unit_data["x"], unit_data["y"], 1)[0]
+    assert abs(float(est.coef_["x"].iloc[0]) - ols) < 0.2  # the data identify it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(ValueError, match="Flat.*cannot be sampled"):
+            est.sample_prior_predictive(unit_data)
+
+
+def test_prior_text_round_trips():
+    for prior, _ in COEFFICIENT_PRIORS + SCALE_PRIORS:
+        assert Prior.parse(str(prior)) == prior
+    with pytest.raises(ValueError, match="cannot read a prior"):
+        Prior.parse("__import__('os')")
+
+
+def test_general_priors_are_saved_and_loaded(unit_data, tmp_path):
+    priors = {
+        "Intercept": Prior("StudentT", nu=3.0, mu=1000.0, sigma=100.0),
+        "tau[x]": Prior("HalfCauchy", beta=1.0),
+        "tau[Intercept]": Prior("InverseGamma", alpha=3.0, beta=100.0),
+        "sigma": Prior("LogNormal", mu=5.0, sigma=1.0),
+    }
+    est = fit_quietly(
+        HierarchicalLinearRegression(
+            "y ~ x", group="g", priors=priors, draws=100, tune=100, chains=1,
+            random_state=0, progressbar=False,
+        ),
+        unit_data,
+    )  # fmt: skip
+    est.save(tmp_path / "m")
+    back = HierarchicalLinearRegression.load(tmp_path / "m")
+    assert back.priors_ == est.priors_
+    assert back.get_params()["priors"] == priors
+    np.testing.assert_array_equal(back.predict(unit_data), est.predict(unit_data))
+
+
+def test_the_prior_predictive_leaves_the_estimator_alone_and_plots(unit_data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from hierreg import plots
+
+    est = HierarchicalLinearRegression(
+        "y ~ x", group="g", chains=2, tune=300, random_state=0, progressbar=False
+    )
+    tree = est.sample_prior_predictive(unit_data, draws=300)
+    assert not hasattr(est, "idata_")
+    assert tree["prior_predictive"]["y"].shape == (2, 300, len(unit_data))
+    np.testing.assert_array_equal(tree["observed_data"]["y"].values, unit_data["y"])
+    # the default priors are scaled to the data: draws of the response on its scale
+    spread = np.std(tree["prior_predictive"]["y"].values)
+    assert Y_SCALE / 3 < spread < 100 * Y_SCALE
+    assert plots.prior_predictive(tree).get_title() == "prior predictive check"
+    fit_quietly(est, unit_data)
+    axes = plots.prior_posterior(est, tree)
+    titles = [ax.get_title() for ax in axes if ax.get_visible()]
+    assert titles == ["mu[Intercept]", "mu[x]", "tau[Intercept]", "tau[x]", "sigma"]
