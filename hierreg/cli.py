@@ -258,7 +258,8 @@ def _run_radon(args: argparse.Namespace) -> int:
 
 
 def _write_figures(fits: dict, out: Path) -> list[Path]:
-    """The notebook's figures: shrinkage, three counties' regression lines, forest plot."""
+    """The notebook's figures (shrinkage, three counties' regression lines, forest plot) and
+    the partial-pooling model's prior checks (prior predictive, prior vs posterior)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -284,6 +285,11 @@ def _write_figures(fits: dict, out: Path) -> list[Path]:
     plots.forest(fits["none"], ax=left)
     plots.forest(fits["partial"], ax=right)
     paths.append(_save(fig, out / "forest_intercepts.png", plt))
+    prior = fits["partial"].sample_prior_predictive(load_radon(), draws=500)
+    ax = plots.prior_predictive(prior)
+    paths.append(_save(ax.figure, out / "prior_predictive.png", plt))
+    axes = plots.prior_posterior(fits["partial"], prior)
+    paths.append(_save(axes[0].figure, out / "prior_posterior.png", plt))
     return paths
 
 

@@ -163,12 +163,19 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         one value per posterior draw and row: ``"auto"`` stores it when that is at most
         10^8 values (800 MB; radon: 4000 x 919), and skips it for larger data.
     priors : dict of str to hierreg.Prior or None, default=None
-        Priors replacing the defaults, in data units, by parameter name: a term name
-        (``"Intercept"``, ``"floor"``: the coefficient, or its population mean under
-        partial pooling) takes ``Prior("Normal", mu=..., sigma=...)``; ``"tau[<term>]"``
-        or ``"tau"`` (all terms) takes ``Prior("HalfNormal", sigma=...)``; ``"sigma"`` takes
-        ``Prior("Exponential", lam=...)``. Unknown names or distributions are a
-        ``ValueError`` listing the valid ones. ``default_priors_`` shows the defaults.
+        Priors replacing the defaults, in data units, by parameter name as in ``idata_``: a
+        term (``"Intercept"``, ``"floor"``: the coefficient, or its population mean under
+        partial pooling) takes ``Normal``, ``StudentT``, ``Cauchy``, ``Laplace`` or ``Flat``;
+        ``"tau"`` (every term), ``"tau[<term>]"``, ``"tau_<factor>"``,
+        ``"tau_<factor>[<term>]"``, ``"sigma"`` and ``"nu"`` take ``HalfNormal``,
+        ``HalfCauchy``, ``HalfStudentT``, ``Exponential``, ``Gamma``, ``InverseGamma``,
+        ``LogNormal`` or ``Uniform``; ``"corr"``/``"corr_<factor>"`` take ``LKJ`` (PyMC's
+        parameter names: ``Prior("HalfCauchy", beta=1)``). The sampler works on a
+        standardised scale and every prior is mapped to it exactly (see
+        :mod:`hierreg.model.priors`). A name the model lacks, a distribution that does not fit
+        the parameter or bad parameters are a ``ValueError`` listing the valid ones.
+        ``default_priors_`` shows the defaults; :meth:`sample_prior_predictive` draws from
+        the priors.
     group_predictors : list of str or None, default=None
         Columns constant within each group (radon: the county's ``log_uranium``) that
         predict the group intercepts: ``alpha_g ~ Normal(gamma_0 + gamma' u_g, tau)``. Fitted
@@ -230,7 +237,7 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
     sigma_ : float or pandas.Series
         Posterior mean residual sd (per group with ``group_noise=True``).
     priors_ : dict
-        Parameter name -> :class:`hierreg.model.priors.Prior` actually used.
+        Parameter name -> :class:`hierreg.Prior` actually used (saved with the model).
     default_priors_ : dict
         The data-scaled defaults, before ``priors`` replaced any.
     diagnostics_ : dict

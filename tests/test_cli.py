@@ -34,7 +34,8 @@ def test_radon_command_prints_a_table_per_mode(tmp_path, capsys):
     header = out.split("== model comparison")[1].splitlines()[1].split()
     expected = "pooling fit s div R-hat floor elpd se weight RMSD".split()
     assert header == expected
-    for figure in ("shrinkage.png", "county_lines.png", "forest_intercepts.png"):
+    figures = ["shrinkage", "county_lines", "forest_intercepts", "prior_predictive"]
+    for figure in [f"{name}.png" for name in [*figures, "prior_posterior"]]:
         assert (tmp_path / figure).stat().st_size > 10_000
     results = json.loads((tmp_path / "results.json").read_text())
     assert all(r["rmsd"] > 0 and r["loo_elpd"] < 0 for r in results)
