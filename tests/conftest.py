@@ -68,3 +68,19 @@ def no_sampling(monkeypatch):
 
     monkeypatch.setattr(run_module, "build_model", fail)
     monkeypatch.setattr(run_module, "sample_posterior", fail)
+
+
+# Graph-level checks (log densities, gradients) evaluate a handful of points: PyTensor's
+# FAST_COMPILE mode compiles in a fraction of the time the default numba backend takes to
+# compile and JIT (radon-sized models: 1.8 s vs 13 s cold), and computes the same values.
+CHECK_MODE = "FAST_COMPILE"
+
+
+def logp_fn(model, **kwargs):
+    """``model.compile_logp`` for checking values, not for sampling."""
+    return model.compile_logp(mode=CHECK_MODE, **kwargs)
+
+
+def dlogp_fn(model, **kwargs):
+    """``model.compile_dlogp`` for checking values, not for sampling."""
+    return model.compile_dlogp(mode=CHECK_MODE, **kwargs)

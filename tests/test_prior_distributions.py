@@ -324,7 +324,7 @@ def _log_density(prior: Prior, grid: np.ndarray) -> np.ndarray:
     import pymc as pm
 
     dist = getattr(pm, prior.distribution).dist(**prior.params)
-    return pm.logp(dist, grid).eval()
+    return pm.logp(dist, grid).eval(mode="FAST_COMPILE")
 
 
 def _quadrature(grid, log_post):
