@@ -349,8 +349,7 @@ class PriorLayout:
             if "Uniform" in names:
                 raise ValueError(
                     f"priors: a Uniform prior must apply to every term of {key!r} (its bounds "
-                    "need one transform for the whole vector), got "
-                    f"{dict(zip((str(i) for i in range(len(names))), names, strict=True))}"
+                    f"need one transform for the whole vector), got {sorted(set(names))}"
                 )
             carriers = [DISTRIBUTIONS[p.distribution].carrier(p.params) for p in priors]
             where["carrier", "loc"] = self._run([c[0] for c in carriers])
