@@ -215,10 +215,11 @@ REJECTED = [
     ),
     (
         "unknown prior distribution",
-        {"priors": {"x": Prior("Cauchy", alpha=0, beta=1)}},
+        {"priors": {"x": Prior("Beta", alpha=1, beta=1)}},
         lambda: (BASE,),
         ValueError,
-        r"priors\['x'\]: distribution 'Cauchy' is not supported here; valid: \['Normal'\]",
+        r"priors\['x'\]: 'Beta' is not a prior for a coefficient parameter \(support real\); "
+        r"valid: \['Normal', 'StudentT', 'Cauchy', 'Laplace', 'Flat'\]",
     ),
     (
         "prior parameters",
