@@ -100,15 +100,19 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
         intercepts). A formula term name such as ``"C(x)"`` stands for all its columns.
         With several factors, a list applies to each, and a dict maps a factor to its own
         (factors it leaves out: ``"all"``).
-    parametrization : {"auto", "noncentered", "centered"}, default="auto"
+    parametrization : {"auto", "noncentered", "centered", "collapsed"}, default="auto"
         How the partial-pooling group coefficients are sampled (the posterior is the same).
         ``"auto"`` chooses per group and term before sampling: centred where the group's
         own data pin the coefficient (a moment estimate of ``tau_k^2`` times the group's
         precision for it, over ``sigma^2``, above 4), non-centred elsewhere (see
         :mod:`hierreg.model.centring`); with ``covariance="full"`` it means ``"noncentered"``.
         Non-centred suits groups of a few rows (radon), centred groups of many rows (1,000
-        groups of 1,000 rows: non-centred R-hat 1.05, auto 1.01). ``posterior["z"]`` is
-        ``(beta - mu) / tau`` in every case but ``"centered"`` (no ``z``).
+        groups of 1,000 rows: non-centred R-hat 1.05, auto 1.01). ``"collapsed"``: the group
+        effects (and normal-prior population coefficients) integrated out exactly, NUTS on
+        the sds only, the coefficients drawn afterwards from their conditional normal
+        (normal likelihood, one grouping factor, diagonal covariance; see
+        :mod:`hierreg.model.collapsed`). ``posterior["z"]`` is ``(beta - mu) / tau`` in every
+        case but ``"centered"`` (no ``z``).
     group_noise : bool, default=False
         A residual sd per group instead of one shared sd (ill-posed for groups of one or
         two rows: expect divergences).
@@ -442,12 +446,12 @@ class HierarchicalLinearRegression(RegressorMixin, BaseEstimator):
             n_rows=None if distributed is None else distributed.n_rows,
         )
         if prior_only:  # the data do not inform the parametrisation of a prior
-            mixed = structure.parametrization == "mixed"
+            data_driven = structure.parametrization in ("mixed", "collapsed")
             structure = replace(
                 structure,
                 prior_only=True,
                 likelihood_mode="rows",
-                parametrization="noncentered" if mixed else structure.parametrization,
+                parametrization="noncentered" if data_driven else structure.parametrization,
             )
             centring = None
         defaults, units, statistics = data_scale(  # priors and the sampler's units

@@ -43,6 +43,11 @@ import pytensor.tensor as pt
 
 from hierreg.design.build import Design
 from hierreg.model.centring import centring_mask
+from hierreg.model.collapsed import (
+    collapsed_log_likelihood,
+    columnwise_log_likelihood,
+    integrate_population,
+)
 from hierreg.model.families import LIKELIHOODS, family
 from hierreg.model.priors import DISTRIBUTIONS, ModelPriors, Prior
 from hierreg.model.structure import (
@@ -112,6 +117,7 @@ def build_model(
     var_dim, com_dim = term_dims(structure)
     gdim = group_dim(design)
     sufficient = structure.likelihood_mode == "sufficient"
+    collapsed = structure.pooling == "partial" and structure.parametrization == "collapsed"
     if sufficient and not family(structure.likelihood).sufficient_statistics:
         raise ValueError(
             f"likelihood={structure.likelihood!r} has no sufficient-statistics likelihood"
@@ -166,6 +172,18 @@ def build_model(
         if structure.pooling == "complete":
             shared = _prior_rv("beta", coef, np.arange(len(terms)), "term")
             coefficients = [shared[k] for k in range(len(terms))]
+        elif collapsed:  # the group effects integrated out (hierreg.model.collapsed)
+            tau_rv = _prior_rv(
+                "tau", _VectorPrior(prior_values, layout, "tau", len(terms)), var_idx, var_dim
+            )
+            if not integrate_population(priors):
+                mu = _prior_rv("mu", coef, var_idx, var_dim, shift)
+                for j, k in enumerate(var_idx):
+                    coefficients[k] = mu[j]
+                if len(com_idx):
+                    shared = _prior_rv("beta_common", coef, com_idx, com_dim, shift)
+                    for j, k in enumerate(com_idx):
+                        coefficients[k] = shared[j]
         else:
             name = "beta" if len(com_idx) == 0 else "beta_varying"
             mask = data.get("centring" if structure.parametrization == "mixed" else "group_mask")
@@ -186,6 +204,10 @@ def build_model(
             likelihood = family(structure.likelihood)
             for name in likelihood.priors:
                 _scalar_rv(name, prior_values, layout)
+        elif collapsed:
+            pm.Potential(
+                "y_loglik", _collapsed(data, priors, coef, coefficients, var_idx, tau_rv, sigma)
+            )
         elif sufficient:
             pm.Potential("y_loglik", _sufficient_log_likelihood(data, coefficients, sigma))
         else:
@@ -577,6 +599,47 @@ def _factor_effects(structure, fs, coef, tau_prior, fdim, n_levels, eta=None):
         effects = tau[:, None] * pm.ZeroSumNormal(f"z_{fdim}", sigma=1.0, dims=(term_dim, fdim))
     means = tau * w / root
     return [effects[j] for j in range(n_var)], [means[j] for j in range(n_var)]
+
+
+def _collapsed(data, priors, coef, coefficients, var_idx, tau, sigma):
+    """The marginal log-likelihood of ``parametrization="collapsed"``: group effects
+    integrated out, and the population coefficients too under normal priors
+    (:mod:`hierreg.model.collapsed`); entry by entry for a few terms, batched beyond."""
+    n_terms = len(coefficients)
+    integrated = integrate_population(priors)
+    normal = coef.of("Normal", np.arange(n_terms)) if integrated else {}
+    prior = {"prior_mean": normal.get("mu"), "prior_sd": normal.get("sigma")}
+    if "stat_values" in data and len(var_idx) <= 2:
+        stat = data["stat_values"]
+        xty = [stat[2 + k] for k in range(n_terms)]
+        xtx = {pair: stat[2 + n_terms + i] for i, pair in enumerate(_upper_pairs(n_terms))}
+        return columnwise_log_likelihood(
+            stat[0], stat[1], xty, xtx, var_idx, tau, sigma,
+            coefficients=None if integrated else coefficients, **prior,
+        )  # fmt: skip
+    n, yty, xty, xtx = _statistics_tensors(data, n_terms)
+    population = None if integrated else pt.stack([pt.as_tensor_variable(c) for c in coefficients])
+    return collapsed_log_likelihood(
+        n, yty, xty, xtx, var_idx, tau, sigma, coefficients=population, **prior
+    )
+
+
+def _statistics_tensors(data, n_terms: int):
+    """The per-slot statistics as ``n, y'y`` (slots,), ``X'y`` (slots, terms) and ``X'X``
+    (slots, terms, terms), from either layout of :func:`model_data`."""
+    if "stat_values" not in data:
+        return data["stat_n"], data["stat_yty"], data["stat_xty"], data["stat_xtx"]
+    stat = data["stat_values"]
+    pair = {p: 2 + n_terms + i for i, p in enumerate(_upper_pairs(n_terms))}
+    xty = pt.stack([stat[2 + k] for k in range(n_terms)], axis=1)
+    xtx = pt.stack(
+        [
+            pt.stack([stat[pair[min(k, j), max(k, j)]] for j in range(n_terms)], axis=1)
+            for k in range(n_terms)
+        ],
+        axis=1,
+    )
+    return stat[0], stat[1], xty, xtx
 
 
 def _sufficient_log_likelihood(data, coefficients, sigma):

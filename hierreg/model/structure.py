@@ -36,7 +36,7 @@ CORR_DIMS = ("corr_term", "corr_term_2")
 
 # what the estimator accepts; "auto" becomes "mixed" (a centring choice per group and term,
 # see hierreg.model.centring) or, with a full covariance, "noncentered"
-PARAMETRIZATIONS = ("auto", "noncentered", "centered")
+PARAMETRIZATIONS = ("auto", "noncentered", "centered", "collapsed")
 
 
 FLAT_DIM = "group_term"
@@ -246,6 +246,9 @@ def resolve_structure(
     parametrization, centring = _resolve_parametrization(
         parametrization, pooling, covariance, design, primary, statistics
     )
+    if parametrization == "collapsed" and pooling == "partial":
+        _check_collapsible(likelihood, covariance, group_noise, factor_structures)
+        likelihood_mode = "sufficient"
     n_groups = 0 if design.spec.groups is None else len(design.spec.groups)
     structure = ModelStructure(
         pooling=pooling,
@@ -340,3 +343,22 @@ def _check_prior_form(priors: ModelPriors, structure: ModelStructure, fdims: Seq
                     f"covariance='full' needs one distribution for every varying term's sd in "
                     f"{name} (the LKJ Cholesky prior takes one), got {sorted(kinds)}"
                 )
+
+
+def _check_collapsible(likelihood: str, covariance: str, group_noise: bool, factors) -> None:
+    """``parametrization="collapsed"`` integrates the group effects out of a normal model
+    with one grouping factor and independent effects (:mod:`hierreg.model.collapsed`)."""
+    problems = []
+    if likelihood != "normal":
+        problems.append(f"likelihood={likelihood!r} (needs 'normal')")
+    if covariance != "diagonal":
+        problems.append("covariance='full' (not yet: needs 'diagonal')")
+    if group_noise:
+        problems.append("group_noise=True")
+    if factors:
+        problems.append("several grouping factors (needs one)")
+    if problems:
+        raise ValueError(
+            "parametrization='collapsed' integrates the group effects out of a normal model "
+            f"with one grouping factor; this model has {', '.join(problems)}"
+        )

@@ -77,7 +77,7 @@ _STRUCTURE_SCHEMA = Fields(
     {
         "pooling": Choice(POOLING_MODES),
         "varying": ListOf(bool, 1),
-        "parametrization": Choice(("noncentered", "centered", "mixed")),
+        "parametrization": Choice(("noncentered", "centered", "mixed", "collapsed")),
         "group_noise": bool,
         "likelihood_mode": Choice(("rows", "sufficient")),
         "likelihood": Choice(LIKELIHOODS),

@@ -15,8 +15,10 @@ import numpy as np
 import xarray as xr
 
 from hierreg.design.build import Design
+from hierreg.model.collapsed import conditional_offsets, conditional_population
 from hierreg.model.graph import build_model, graph_key, model_data
-from hierreg.model.structure import FLAT_DIM, ModelStructure, group_dim
+from hierreg.model.priors import ModelPriors
+from hierreg.model.structure import FLAT_DIM, ModelStructure, group_dim, term_dims
 from hierreg.model.sufficient import SufficientStatistics
 from hierreg.sampling.compiled import cached_model, sample_compiled
 from hierreg.sampling.samplers import HIERARCHICAL_DOUBLINGS, SamplerSettings, sample_posterior
@@ -48,6 +50,8 @@ def sample_model(
         g = None if complete else design.group_index
         statistics = SufficientStatistics.from_arrays(design.X, design.y, g, n_groups)
     mixed = structure.pooling == "partial" and structure.parametrization == "mixed"
+    collapsed = structure.pooling == "partial" and structure.parametrization == "collapsed"
+    collapsed = collapsed and not structure.prior_only
     if settings.sampler != "nutpie" or settings.sample_kwargs:
         model = build_model(design, structure, priors, statistics, centring=centring)
         idata, seconds = sample_posterior(model, settings)
@@ -55,7 +59,13 @@ def sample_model(
             posterior = idata["posterior"].to_dataset()
             flat = model["centring"].get_value()
             idata["posterior"] = offsets_from_mixed(posterior, flat, n_groups)
-        return idata, seconds, [rv.name for rv in model.free_RVs]
+        sampled = [rv.name for rv in model.free_RVs]
+        if collapsed:
+            idata["posterior"] = with_offsets(
+                idata["posterior"].to_dataset(), structure, statistics, settings
+            )
+            sampled.append("z")
+        return idata, seconds, _with_drawn(sampled, idata["posterior"])
     start = time.perf_counter()
     entry, _ = cached_model(
         graph_key(design, structure, priors),
@@ -68,9 +78,76 @@ def sample_model(
     if mixed:
         posterior = offsets_from_mixed(posterior, data["centring"], n_groups)
     gdim = group_dim(design)
-    idata["posterior"] = drop_empty_slots(posterior, structure, gdim, n_groups, entry.slots)
+    posterior = drop_empty_slots(posterior, structure, gdim, n_groups, entry.slots)
+    sampled = [rv.name for rv in entry.model.free_RVs]
+    if collapsed:
+        posterior = with_offsets(posterior, structure, statistics, settings, priors, design)
+        sampled.append("z")
+    idata["posterior"] = posterior
     seconds = time.perf_counter() - start  # compilation (if any) included
-    return idata, seconds, [rv.name for rv in entry.model.free_RVs]
+    return idata, seconds, _with_drawn(sampled, posterior)
+
+
+def _with_drawn(sampled: list[str], posterior) -> list[str]:
+    """The sampled names plus the population coefficients drawn after sampling (diagnostics
+    cover every stored parameter)."""
+    return sampled + [v for v in ("mu", "beta_common") if v in posterior and v not in sampled]
+
+
+def with_offsets(
+    posterior: xr.Dataset,
+    structure: ModelStructure,
+    statistics: SufficientStatistics,
+    settings: SamplerSettings,
+    priors: ModelPriors,
+    design: Design,
+) -> xr.Dataset:
+    """``parametrization="collapsed"``: what the sampler integrated out, drawn exactly from
+    its conditional normal given each draw: the population coefficients (``mu``,
+    ``beta_common``) when they were integrated (normal priors,
+    :func:`hierreg.model.collapsed.conditional_population`), then the group offsets ``z``
+    (:func:`hierreg.model.collapsed.conditional_offsets`), stored as the non-centred model
+    stores them (flat, term-major)."""
+    var_idx, com_idx = structure.varying_index, structure.common_index
+    var_dim, com_dim = term_dims(structure)
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    terms = np.array(design.spec.terms, dtype=object)
+
+    def flat(name: str, dim: str | None) -> np.ndarray:
+        var = posterior[name]
+        order = ("chain", "draw") if dim is None else ("chain", "draw", dim)
+        return var.transpose(*order).values.reshape(chains * draws, -1)
+
+    tau = flat("tau", var_dim)
+    sigma = flat("sigma", None)[:, 0]
+    rng = np.random.default_rng(None if settings.seed is None else [settings.seed, 20261202])
+    out = posterior.copy()
+    if "mu" in posterior:
+        coefficients = np.empty((chains * draws, len(terms)))
+        coefficients[:, var_idx] = flat("mu", var_dim)
+        if len(com_idx):
+            coefficients[:, com_idx] = flat("beta_common", com_dim)
+    else:
+        coefficients = conditional_population(
+            statistics, var_idx, tau, sigma,
+            np.array([p.params["mu"] for p in priors.coef]),
+            np.array([p.params["sigma"] for p in priors.coef]),
+            rng,
+        )  # fmt: skip
+        shape = (chains, draws, -1)
+        out["mu"] = (("chain", "draw", var_dim), coefficients[:, var_idx].reshape(shape))
+        out = out.assign_coords({var_dim: list(terms[var_idx])})
+        if len(com_idx):
+            out["beta_common"] = (
+                ("chain", "draw", com_dim),
+                coefficients[:, com_idx].reshape(shape),
+            )
+            out = out.assign_coords({com_dim: list(terms[com_idx])})
+    u = conditional_offsets(statistics, coefficients, var_idx, tau, sigma, rng)
+    n_groups = u.shape[1]
+    z = np.transpose(u, (0, 2, 1)).reshape(chains, draws, -1)  # term-major: j * groups + g
+    out["z"] = (("chain", "draw", FLAT_DIM), z)
+    return out.assign_coords({FLAT_DIM: np.arange(n_groups * len(var_idx))})
 
 
 def offsets_from_mixed(posterior: xr.Dataset, centring: np.ndarray, n_groups: int) -> xr.Dataset:
