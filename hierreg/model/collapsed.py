@@ -125,20 +125,10 @@ def columnwise_log_likelihood(
                 X(r, varying[i]) * G[i, j] * X(varying[j], col) for i in range(k) for j in range(k)
             )
             A[r, col] = pt.sum(X(r, col) - correction) / s2
-    precision = 1.0 / prior_sd**2
-    Q = pt.stack(
+    A_matrix = pt.stack(
         [pt.stack([A[min(r, col), max(r, col)] for col in range(n_terms)]) for r in range(n_terms)]
-    ) + pt.diag(precision)
-    v = pt.stack(bvec) + precision * prior_mean
-    log_det_post, quad_post = _log_det_and_quadratic(Q, v, n_terms)
-    return (
-        base
-        - 0.5 * c
-        - pt.sum(pt.log(prior_sd))
-        - 0.5 * pt.sum(precision * prior_mean**2)
-        + 0.5 * quad_post
-        - 0.5 * log_det_post
     )
+    return base + _integrated(A_matrix, pt.stack(bvec), c, prior_mean, prior_sd, n_terms)
 
 
 def collapsed_log_likelihood(
@@ -193,13 +183,18 @@ def collapsed_log_likelihood(
     A = pt.sum(xtx - pt.sum(xtz[:, :, :, None] * g_ztx[:, None, :, :], axis=2), axis=0) / s2
     b = pt.sum(xty - pt.sum(xtz * g_zty[:, None, :], axis=2), axis=0) / s2
     c = pt.sum(yty - pt.sum(zty * g_zty, axis=1)) / s2
+    return base + _integrated(A, b, c, prior_mean, prior_sd, int(xty.type.shape[1] or 0))
+
+
+def _integrated(A: Any, b: Any, c: Any, prior_mean: Any, prior_sd: Any, n_terms: int) -> Any:
+    """``log`` of the integral over the population coefficients ``m ~ N(prior_mean,
+    diag(prior_sd^2))`` of ``exp(-(c - 2 b'm + m'A m) / 2)``."""
     precision = 1.0 / prior_sd**2
     Q = A + pt.diag(precision)
     v = b + precision * prior_mean
-    log_det_post, quad_post = _log_det_and_quadratic(Q, v, int(xty.type.shape[1] or 0))
+    log_det_post, quad_post = _log_det_and_quadratic(Q, v, n_terms)
     return (
-        base
-        - 0.5 * c
+        -0.5 * c
         - pt.sum(pt.log(prior_sd))
         - 0.5 * pt.sum(precision * prior_mean**2)
         + 0.5 * quad_post
