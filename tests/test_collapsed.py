@@ -38,6 +38,14 @@ def _dense(X, y, m, varying, tau, sigma):
     return total
 
 
+def _entries(s):
+    """``X'y`` and ``X'X`` as the entry-by-entry form takes them: one vector per entry."""
+    n_terms = s.xty.shape[1]
+    xty = [pt.as_tensor(s.xty[:, k]) for k in range(n_terms)]
+    xtx = {(k, j): pt.as_tensor(s.xtx[:, k, j]) for k in range(n_terms) for j in range(k, n_terms)}
+    return xty, xtx
+
+
 def _eval(expr):
     return float(expr.eval(mode="FAST_COMPILE"))
 
@@ -54,8 +62,7 @@ def test_the_collapsed_log_density_is_the_dense_multivariate_normal(varying):
     )  # fmt: skip
     assert _eval(got) == pytest.approx(want, abs=1e-8)
     if len(varying) <= 2:
-        xty = [pt.as_tensor(s.xty[:, k]) for k in range(3)]
-        xtx = {(k, j): pt.as_tensor(s.xtx[:, k, j]) for k in range(3) for j in range(k, 3)}
+        xty, xtx = _entries(s)
         entrywise = columnwise_log_likelihood(
             pt.as_tensor(s.n), pt.as_tensor(s.yty), xty, xtx, varying, pt.as_tensor(tau),
             pt.as_tensor(sigma), coefficients=[pt.as_tensor(v) for v in m],
@@ -85,8 +92,7 @@ def test_integrating_the_population_coefficients_is_exact(varying):
     )  # fmt: skip
     assert _eval(got) == pytest.approx(want, abs=1e-8)
     if len(varying) <= 2:
-        xty = [pt.as_tensor(s.xty[:, k]) for k in range(3)]
-        xtx = {(k, j): pt.as_tensor(s.xtx[:, k, j]) for k in range(3) for j in range(k, 3)}
+        xty, xtx = _entries(s)
         entrywise = columnwise_log_likelihood(
             *args, xty, xtx, varying, pt.as_tensor(tau), pt.as_tensor(sigma),
             prior_mean=pt.as_tensor(m0), prior_sd=pt.as_tensor(s0),
